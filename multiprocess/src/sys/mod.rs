@@ -1,0 +1,28 @@
+//! Platform layer: the only place where Unix and Windows code differ.
+//!
+//! Each platform module provides the same items, and the rest of the crate uses
+//! them through `sys::` alone:
+//!
+//! - `RawStream`: a connected, blocking byte stream (`UnixStream` on Unix; a
+//!   loopback `TcpStream` or an AF_UNIX socket on Windows), `Send`.
+//! - `AsyncStream`: the same stream registered with tokio; `AsyncRead + AsyncWrite + Unpin`.
+//! - `socket_pair() -> io::Result<(RawStream, RawStream)>`: two connected ends,
+//!   neither inherited by child processes.
+//! - `into_async(RawStream) -> io::Result<AsyncStream>`: must run inside a tokio runtime.
+//! - `shutdown_write(&RawStream) -> io::Result<()>`.
+//! - `spawn(make_argv) -> io::Result<(std::process::Child, RawStream)>`: starts a child
+//!   whose argv, built by `make_argv` from the connection argument, lets the child
+//!   take its end of a new socket pair with `start_spawned`.
+//! - `start_spawned(arg: &str) -> io::Result<RawStream>`: the child side of `spawn`.
+//! - `Listener` (`bind(path)`, `accept()`, `local_path()`) and `connect(path)`:
+//!   local socket paths.
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub(crate) use unix::*;
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::*;
