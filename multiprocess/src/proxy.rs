@@ -89,6 +89,37 @@ impl<C: Clone + 'static> RemoteObject<C> {
     }
 }
 
+impl<C: Clone + 'static> RemoteObject<C> {
+    /// Calls the interface's `destroy` method, for use in a proxy's `Drop`.
+    ///
+    /// Does nothing but log a warning if the peer has gone. On the event loop
+    /// thread, where a synchronous call would deadlock, it skips the call: the
+    /// capability is released when the handle drops, and the peer drops its
+    /// object then.
+    pub fn destroy<F, Fut>(&self, build: F)
+    where
+        F: FnOnce(&C, &CallContext) -> capnp::Result<Fut> + Send + 'static,
+        Fut: Future<Output = capnp::Result<()>> + 'static,
+    {
+        let peer = &self.conn.info.peer;
+        if !self.is_connected() {
+            tracing::warn!(%peer, "proxy dropped after its peer disconnected; the remote object was not destroyed");
+            return;
+        }
+        if self.conn.event_loop.is_current() {
+            tracing::debug!(%peer, "proxy dropped on the event loop thread; releasing it without calling destroy");
+            return;
+        }
+        match self.call("destroy", build) {
+            Ok(()) => {}
+            Err(error) if error.is_disconnected() => {
+                tracing::warn!(%peer, %error, "proxy dropped while its peer disconnected; the remote object was not destroyed");
+            }
+            Err(error) => tracing::warn!(%peer, %error, "destroy failed"),
+        }
+    }
+}
+
 /// Converts a Cap'n Proto error of a call into the crate's error.
 fn call_error(error: capnp::Error, method: &str, peer: &str) -> Error {
     match error.kind {
