@@ -21,6 +21,14 @@ impl Stream {
         Stream { inner }
     }
 
+    /// Connects to a local socket path on which a [`Listener`](crate::Listener) listens.
+    pub fn connect(path: impl AsRef<std::path::Path>) -> Result<Stream> {
+        let path = path.as_ref();
+        let stream = sys::connect(path)
+            .map_err(|source| Error::io(format!("failed to connect to {}", path.display()), source))?;
+        Ok(Stream::from_raw(stream))
+    }
+
     /// Shuts down the write half, so the peer reads end of input.
     pub fn shutdown_write(&self) -> Result<()> {
         sys::shutdown_write(&self.inner).map_err(|source| Error::io("failed to shut down a stream", source))

@@ -1,0 +1,79 @@
+//! Helpers shared by the integration tests: spawning the test child and
+//! failing a test that hangs.
+
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use multiprocess::{spawn_process, ChildProcess, EventLoop};
+use multiprocess_testing::TestProxy;
+
+pub const CHILD: &str = env!("CARGO_BIN_EXE_mptest-child");
+
+/// Aborts the whole test process if it is still alive after `seconds`, so
+/// that a hung test fails instead of blocking the suite.
+pub struct Watchdog {
+    done: Arc<AtomicBool>,
+}
+
+impl Watchdog {
+    pub fn new(test: &'static str, seconds: u64) -> Watchdog {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        std::thread::spawn(move || {
+            for _ in 0..seconds * 10 {
+                std::thread::sleep(Duration::from_millis(100));
+                if flag.load(Ordering::SeqCst) {
+                    return;
+                }
+            }
+            eprintln!("test {test} hung for {seconds} s; aborting");
+            std::process::abort();
+        });
+        Watchdog { done }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A child serving `TestInit`, killed and waited for on drop unless it exited.
+pub struct Child {
+    pub process: ChildProcess,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Ok(None) = self.process.try_wait() {
+            let _ = self.process.kill();
+        }
+        let _ = self.process.wait();
+    }
+}
+
+/// Spawns `mptest-child MODE CONNECTION_ARG` and returns it with the parent's stream.
+pub fn spawn_child(mode: &str) -> (Child, multiprocess::Stream) {
+    let (process, stream) = spawn_process(|arg| vec![OsString::from(CHILD), mode.into(), arg.into()]).unwrap();
+    (Child { process }, stream)
+}
+
+/// Spawns a serving child and connects to it.
+pub fn connect_child(event_loop: &EventLoop) -> (Child, TestProxy) {
+    let (child, stream) = spawn_child("serve");
+    let name = format!("mptest-child (pid {})", child.process.id());
+    let proxy = TestProxy::connect(event_loop, stream, &name).unwrap();
+    (child, proxy)
+}
+
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}
