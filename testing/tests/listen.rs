@@ -104,3 +104,42 @@ fn listener_rejects_path_in_use() {
     let error = result.expect_err("binding a path another process listens on must fail");
     assert!(error.to_string().contains("busy.sock"), "message: {error}");
 }
+
+#[cfg(unix)]
+#[test]
+fn listener_socket_is_private_and_replaces_stale_socket() {
+    use std::os::unix::fs::PermissionsExt;
+
+    init_logging();
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("stale.sock");
+    // A socket file whose listener is gone.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let event_loop = EventLoop::new("test").unwrap();
+
+    let listener =
+        multiprocess::Listener::bind(&event_loop, &path, Default::default(), multiprocess_testing::TestServer::client)
+            .unwrap();
+
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let proxy = TestProxy::connect(&event_loop, Stream::connect(&path).unwrap(), "client").unwrap();
+    assert_eq!(proxy.add(20, 22).unwrap(), 42);
+    drop(proxy);
+    drop(listener);
+    assert!(!path.exists(), "the listener removes its socket file");
+}
+
+#[test]
+fn listener_keeps_regular_file_at_path() {
+    init_logging();
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("data.txt");
+    std::fs::write(&path, "keep me").unwrap();
+    let event_loop = EventLoop::new("test").unwrap();
+
+    let result = multiprocess::Listener::bind(&event_loop, &path, Default::default(), multiprocess_testing::TestServer::client);
+
+    assert!(result.is_err(), "binding over a regular file must fail");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me");
+}

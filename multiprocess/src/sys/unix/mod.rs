@@ -6,6 +6,7 @@ pub(crate) use spawn::{spawn, start_spawned};
 
 use std::io;
 use std::net::Shutdown;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -33,8 +34,28 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
+    /// Binds `path`, replacing a stale socket file left by a listener that
+    /// exited, and makes the socket file accessible to its owner only.
     pub(crate) fn bind(path: &Path) -> io::Result<Listener> {
-        let inner = UnixListener::bind(path)?;
+        let inner = match UnixListener::bind(path) {
+            Ok(inner) => inner,
+            Err(error) if error.kind() == io::ErrorKind::AddrInUse && is_stale_socket(path) => {
+                tracing::info!(path = %path.display(), "removing stale socket file");
+                std::fs::remove_file(path)?;
+                UnixListener::bind(path)?
+            }
+            Err(error) if error.kind() == io::ErrorKind::AddrInUse => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    "the path exists and is not a stale socket: another process listens on it, or it is \
+                     another kind of file; stop that listener or choose another path",
+                ));
+            }
+            Err(error) => return Err(error),
+        };
+        // NOTE: between bind and chmod the file has the permissions the umask
+        // gives; a folder accessible to its owner only closes that window.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         Ok(Listener { inner, path: path.to_owned() })
     }
 
@@ -45,6 +66,12 @@ impl Listener {
     pub(crate) fn local_path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Returns true if `path` is a socket file that nobody accepts connections on.
+fn is_stale_socket(path: &Path) -> bool {
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_socket());
+    is_socket && UnixStream::connect(path).is_err_and(|error| error.kind() == io::ErrorKind::ConnectionRefused)
 }
 
 pub(crate) fn connect(path: &Path) -> io::Result<RawStream> {
