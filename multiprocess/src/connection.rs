@@ -140,7 +140,8 @@ pub(crate) struct ConnLocal {
     peer_thread_map: RefCell<Option<thread_map::Client>>,
     /// Every `Thread` this side exported, so incoming contexts can be resolved.
     threads: RefCell<CapabilityServerSet<ThreadServer, thread::Client>>,
-    threads_made: Cell<usize>,
+    /// Worker threads alive for this connection, bounded by `max_threads`.
+    live_workers: Rc<Cell<usize>>,
     pool: RefCell<Vec<Rc<ThreadServer>>>,
     request_threads: RefCell<HashMap<u64, RequestThread>>,
     callback_threads: RefCell<HashMap<u64, thread::Client>>,
@@ -175,17 +176,15 @@ impl ConnLocal {
     }
 
     fn start_worker(&self, name: String) -> capnp::Result<ThreadServer> {
-        let made = self.threads_made.get();
-        if made >= self.options.max_threads {
+        if self.live_workers.get() >= self.options.max_threads {
             tracing::warn!(peer = %self.info.peer, limit = self.options.max_threads, "peer exceeded its thread limit");
             return Err(capnp::Error::failed(format!(
                 "thread limit reached: this connection allows {} server threads; release threads before making more",
                 self.options.max_threads
             )));
         }
-        self.threads_made.set(made + 1);
         tracing::debug!(peer = %self.info.peer, thread = %name, "starting server thread");
-        ThreadServer::start_worker(name).map_err(|e| capnp::Error::failed(e.to_string()))
+        ThreadServer::start_worker(name, self.live_workers.clone()).map_err(|e| capnp::Error::failed(e.to_string()))
     }
 
     /// Fills `thread` and `callbackThread` of an outgoing call's context for `caller`.
@@ -269,11 +268,11 @@ impl ConnLocal {
         let server = match thread {
             Some(thread) => {
                 let resolved = capnp::capability::get_resolved_cap(thread).await;
-                self.threads.borrow().get_local_server_of_resolved(&resolved).ok_or_else(|| {
-                    capnp::Error::failed(format!(
-                        "{method}: invalid thread handle; the context names a thread this side did not create"
-                    ))
-                })?
+                let server = self.threads.borrow().get_local_server_of_resolved(&resolved);
+                match server {
+                    Some(server) => server,
+                    None => return Err(unknown_thread_error(method, resolved).await),
+                }
             }
             None => self.pool_thread().ok_or_else(|| {
                 capnp::Error::failed(format!(
@@ -378,6 +377,17 @@ impl ConnLocal {
         *self.threads.borrow_mut() = CapabilityServerSet::new();
         self.info.mark_disconnected();
     }
+}
+
+/// Explains why the thread a context names is not one of this side's: when
+/// its `makeThread` failed (over the thread limit, say), the thread is a broken
+/// capability whose calls return that failure.
+async fn unknown_thread_error(method: &str, thread: thread::Client) -> capnp::Error {
+    let reason = match thread.get_name_request().send().promise.await {
+        Err(error) => format!("the thread is unavailable: {}", error.extra),
+        Ok(_) => "the context names a thread this side did not create".to_owned(),
+    };
+    capnp::Error::failed(format!("{method}: invalid thread handle; {reason}"))
 }
 
 /// Which end of the two-party network this side is.
@@ -494,6 +504,21 @@ impl Connection {
         })
     }
 
+    /// Closes the connection now, even while proxies made from it remain.
+    ///
+    /// Releases the peer's objects, flushes the release messages and shuts
+    /// down the write half. Calls in flight fail with [`Error::Interrupted`],
+    /// later calls with [`Error::CalledAfterDisconnect`].
+    pub fn disconnect(&self) {
+        let id = self.handle.info.id;
+        // An error means the loop has stopped, which has closed the socket already.
+        let _ = self.handle.event_loop.post(move || {
+            if let Some(conn) = conn_local(id) {
+                conn.close();
+            }
+        });
+    }
+
     /// Returns the name given to the peer when the connection was made.
     pub fn peer_name(&self) -> &str {
         &self.handle.info.peer
@@ -585,7 +610,7 @@ fn start_on_loop(
         self_weak: self_weak.clone(),
         peer_thread_map: RefCell::new(None),
         threads: RefCell::new(CapabilityServerSet::new()),
-        threads_made: Cell::new(0),
+        live_workers: Rc::new(Cell::new(0)),
         pool: RefCell::new(Vec::new()),
         request_threads: RefCell::new(HashMap::new()),
         callback_threads: RefCell::new(HashMap::new()),

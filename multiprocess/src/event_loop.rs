@@ -156,6 +156,12 @@ impl EventLoop {
         })
     }
 
+    /// Returns the number of open connections on this loop, for diagnostics
+    /// and leak checks.
+    pub fn connection_count(&self) -> Result<usize> {
+        self.sync(|| loop_local().map_or(0, |local| local.connections.borrow().len()))
+    }
+
     /// Starts `make_future` on the loop thread and blocks the calling thread,
     /// running its callbacks, until the future completes.
     pub(crate) fn run_async<F, T>(&self, location: &str, make_future: F) -> Result<T>

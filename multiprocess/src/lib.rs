@@ -42,6 +42,8 @@ pub use listen::{Listener, ListenerOptions};
 pub use proxy::{read_text, CallContext, RemoteObject, ServerContext};
 pub use spawn::{spawn_process, start_spawned, wait_process, ChildProcess};
 pub use stream::{socket_pair, Stream};
+#[cfg(windows)]
+pub use sys::windows::{WindowsListenerExt, WindowsStreamExt};
 
 /// Re-exports of the Cap'n Proto crates that generated code uses, so that
 /// users need not depend on matching versions themselves.

@@ -27,6 +27,16 @@ pub struct ListenerOptions {
     pub connection: ConnectionOptions,
 }
 
+impl ListenerOptions {
+    /// Checks the settings before a listener binds its address.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.max_connections == Some(0) {
+            return Err(Error::InvalidArgument("max_connections is 0; use None for no limit or a positive number".into()));
+        }
+        Ok(())
+    }
+}
+
 type MakeInit = dyn Fn(ServerContext) -> capnp::capability::Client + Send + Sync;
 
 struct Shared {
@@ -45,6 +55,9 @@ struct State {
 /// already accepted stay open until their peers leave.
 pub struct Listener {
     path: PathBuf,
+    /// Whether dropping the listener removes the file at `path`; false for
+    /// addresses that are not files, such as named pipes and TCP ports.
+    remove_path: bool,
     shared: Arc<Shared>,
     accept_thread: Option<JoinHandle<()>>,
 }
@@ -61,11 +74,27 @@ impl Listener {
         F: Fn(ServerContext) -> capnp::capability::Client + Send + Sync + 'static,
     {
         let path = path.as_ref().to_owned();
-        if options.max_connections == Some(0) {
-            return Err(Error::InvalidArgument("max_connections is 0; use None for no limit or a positive number".into()));
-        }
+        options.validate()?;
         let listener = sys::Listener::bind(&path)
             .map_err(|source| Error::io(format!("failed to listen on {}", path.display()), source))?;
+        Listener::serve_bound(event_loop, listener, true, options, make_init)
+    }
+
+    /// Serves every connection that an already bound platform listener
+    /// accepts. The caller has checked `options` with
+    /// [`ListenerOptions::validate`]. `remove_path` says whether dropping the
+    /// result removes the listener's path, which is a socket file.
+    pub(crate) fn serve_bound<F>(
+        event_loop: &EventLoop,
+        listener: sys::Listener,
+        remove_path: bool,
+        options: ListenerOptions,
+        make_init: F,
+    ) -> Result<Listener>
+    where
+        F: Fn(ServerContext) -> capnp::capability::Client + Send + Sync + 'static,
+    {
+        let path = listener.local_path().to_owned();
         tracing::info!(path = %path.display(), max_connections = ?options.max_connections, "listening");
 
         let shared = Arc::new(Shared {
@@ -80,10 +109,11 @@ impl Listener {
             .spawn(move || accept_loop(listener, accept_shared, event_loop, options, make_init))
             .map_err(|source| Error::io("failed to start the listener thread", source))?;
 
-        Ok(Listener { path, shared, accept_thread: Some(accept_thread) })
+        Ok(Listener { path, remove_path, shared, accept_thread: Some(accept_thread) })
     }
 
-    /// Returns the socket path.
+    /// Returns the socket path; for a listener made by a Windows constructor,
+    /// the pipe name or the `127.0.0.1:PORT` address.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -163,6 +193,9 @@ impl Drop for Listener {
             let _ = thread.join();
         }
         drop(wake);
+        if !self.remove_path {
+            return;
+        }
         if let Err(error) = std::fs::remove_file(&self.path) {
             tracing::debug!(path = %self.path.display(), %error, "failed to remove the socket file");
         }

@@ -211,16 +211,19 @@ pub(crate) struct ThreadServer {
     owns_worker: bool,
     /// Calls posted to the thread and not yet answered.
     pub(crate) pending: std::cell::Cell<usize>,
+    /// Count of live workers of the connection, decremented when this one stops.
+    live_workers: Option<Rc<std::cell::Cell<usize>>>,
 }
 
 impl ThreadServer {
     /// Stands for an existing thread (a client thread, for callbacks).
     pub(crate) fn for_thread(info: Arc<ThreadInfo>) -> ThreadServer {
-        ThreadServer { info, owns_worker: false, pending: Default::default() }
+        ThreadServer { info, owns_worker: false, pending: Default::default(), live_workers: None }
     }
 
-    /// Starts a worker OS thread that runs the calls aimed at it.
-    pub(crate) fn start_worker(name: String) -> Result<ThreadServer> {
+    /// Starts a worker OS thread that runs the calls aimed at it, counted in
+    /// `live_workers` until the server is dropped.
+    pub(crate) fn start_worker(name: String, live_workers: Rc<std::cell::Cell<usize>>) -> Result<ThreadServer> {
         let info = ThreadInfo::new(name);
         let worker_info = info.clone();
         let os_name: String = info.name.chars().take(60).collect();
@@ -232,7 +235,8 @@ impl ThreadServer {
                 waiter.run_worker();
             })
             .map_err(|source| crate::Error::io(format!("failed to start server thread {:?}", info.name), source))?;
-        Ok(ThreadServer { info, owns_worker: true, pending: Default::default() })
+        live_workers.set(live_workers.get() + 1);
+        Ok(ThreadServer { info, owns_worker: true, pending: Default::default(), live_workers: Some(live_workers) })
     }
 }
 
@@ -242,6 +246,9 @@ impl Drop for ThreadServer {
             // The worker finishes the calls already queued, then exits. It is
             // not joined here, because this runs on the event loop thread.
             self.info.waiter.close();
+        }
+        if let Some(live_workers) = &self.live_workers {
+            live_workers.set(live_workers.get() - 1);
         }
     }
 }

@@ -18,8 +18,10 @@ interface TestInit {
     addOnLoop @6 (a :Int64, b :Int64) -> (result :Int64);
     # Returns the process id of the server.
     pid @7 (context :Proxy.Context) -> (result :UInt32);
-    # Returns a new counter object, served by the same process.
-    makeCounter @8 (context :Proxy.Context) -> (result :Counter);
+    # Returns a new counter object after waiting `delayMillis` milliseconds.
+    makeCounter @8 (context :Proxy.Context, delayMillis :UInt32) -> (result :Counter);
+    # Returns the number of counter objects alive in the server process.
+    liveCounters @9 (context :Proxy.Context) -> (result :UInt64);
 }
 
 interface Callback {

@@ -134,11 +134,26 @@ impl TestProxy {
 
     /// Returns a new counter served by the peer.
     pub fn make_counter(&self) -> Result<CounterProxy> {
+        self.make_counter_after(0)
+    }
+
+    /// Returns a new counter that the peer makes after waiting `delay_millis`.
+    pub fn make_counter_after(&self, delay_millis: u32) -> Result<CounterProxy> {
         self.object.call("makeCounter", move |client, cx| {
             let server = cx.server();
             let mut request = client.make_counter_request();
             cx.set_context(request.get().init_context());
+            request.get().set_delay_millis(delay_millis);
             send_and_read!(request, |results| Ok(CounterProxy { object: server.import(results.get_result()?)? }))
+        })
+    }
+
+    /// Returns the number of counter implementations alive in the peer.
+    pub fn live_counters(&self) -> Result<u64> {
+        self.object.call("liveCounters", move |client, cx| {
+            let mut request = client.live_counters_request();
+            cx.set_context(request.get().init_context());
+            send_and_read!(request, |results| Ok(results.get_result()))
         })
     }
 }
@@ -155,6 +170,29 @@ impl CounterProxy {
             let mut request = client.increment_request();
             cx.set_context(request.get().init_context());
             send_and_read!(request, |results| Ok(results.get_result()))
+        })
+    }
+}
+
+impl CounterProxy {
+    /// Sends `count` increments at once, all aimed at this thread's server
+    /// thread, and returns the value each one saw, in the order they were sent.
+    pub fn increment_pipelined(&self, count: usize) -> Result<Vec<u64>> {
+        self.object.call("increment", move |client, cx| {
+            let replies: Vec<_> = (0..count)
+                .map(|_| {
+                    let mut request = client.increment_request();
+                    cx.set_context(request.get().init_context());
+                    request.send().promise
+                })
+                .collect();
+            Ok(async move {
+                let mut values = Vec::with_capacity(count);
+                for reply in replies {
+                    values.push(reply.await?.get()?.get_result());
+                }
+                Ok(values)
+            })
         })
     }
 }
@@ -376,15 +414,29 @@ impl test_init::Server for TestServer {
         params: test_init::MakeCounterParams,
         mut results: test_init::MakeCounterResults,
     ) -> std::result::Result<(), capnp::Error> {
+        let params = params.get()?;
+        let delay = std::time::Duration::from_millis(params.get_delay_millis().into());
         let counter = self
             .cx
-            .run_on_thread("makeCounter", params.get()?.get_context(), || {
+            .run_on_thread("makeCounter", params.get_context(), move || {
+                std::thread::sleep(delay);
                 LIVE_COUNTERS.fetch_add(1, Ordering::SeqCst);
                 Ok(Arc::new(CounterImpl { value: AtomicU64::new(0) }))
             })
             .await?;
         let server = CounterServer { cx: self.cx.clone(), implementation: std::cell::RefCell::new(Some(counter)) };
         results.get().set_result(capnp_rpc::new_client(server));
+        Ok(())
+    }
+
+    async fn live_counters(
+        self: Rc<Self>,
+        params: test_init::LiveCountersParams,
+        mut results: test_init::LiveCountersResults,
+    ) -> std::result::Result<(), capnp::Error> {
+        let count = || Ok(LIVE_COUNTERS.load(Ordering::SeqCst));
+        let live = self.cx.run_on_thread("liveCounters", params.get()?.get_context(), count).await?;
+        results.get().set_result(live);
         Ok(())
     }
 }

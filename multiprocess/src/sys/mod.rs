@@ -23,6 +23,6 @@ mod unix;
 pub(crate) use unix::*;
 
 #[cfg(windows)]
-mod windows;
+pub(crate) mod windows;
 #[cfg(windows)]
 pub(crate) use windows::*;

@@ -3,6 +3,8 @@
 //! ```text
 //! mptest-child serve CONNECTION_ARG       serve TestInit to the parent until it leaves
 //! mptest-child exit-early CONNECTION_ARG  exit with status 3 without serving
+//! mptest-child serve-threads MAX CONNECTION_ARG  serve, allowing MAX server threads
+//! mptest-child hold SECONDS                sleep, then exit
 //! mptest-child listen PATH [MAX]          serve TestInit on a socket path
 //! ```
 
@@ -20,7 +22,15 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
-        ["serve", arg] => serve(arg),
+        ["serve", arg] => serve(arg, ConnectionOptions::default()),
+        ["serve-threads", max, arg] => match max.parse() {
+            Ok(max_threads) => serve(arg, ConnectionOptions { max_threads, ..ConnectionOptions::default() }),
+            Err(_) => Err(format!("invalid thread limit {max:?}; expected a positive integer")),
+        },
+        ["hold", seconds] => {
+            std::thread::sleep(std::time::Duration::from_secs(seconds.parse().unwrap_or(1)));
+            Ok(())
+        }
         ["exit-early", _] => return ExitCode::from(3),
         ["listen", path] => listen(path, None),
         ["listen", path, max] => match max.parse() {
@@ -38,10 +48,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(arg: &str) -> Result<(), String> {
+fn serve(arg: &str, options: ConnectionOptions) -> Result<(), String> {
     let stream = start_spawned(arg).map_err(|e| e.to_string())?;
     let event_loop = EventLoop::new("mptest-child").map_err(|e| e.to_string())?;
-    let connection = Connection::serve(&event_loop, stream, "parent", ConnectionOptions::default(), TestServer::client)
+    let connection = Connection::serve(&event_loop, stream, "parent", options, TestServer::client)
         .map_err(|e| e.to_string())?;
     connection.wait_disconnected();
     Ok(())
