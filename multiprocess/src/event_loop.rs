@@ -56,6 +56,9 @@ pub(crate) struct LoopLocal {
 }
 
 thread_local! {
+    // clippy 1.96 wrongly reports already-const initializers on targets
+    // without native thread locals, such as x86_64-pc-windows-gnu.
+    #[allow(clippy::missing_const_for_thread_local)]
     static LOOP_LOCAL: RefCell<Option<Rc<LoopLocal>>> = const { RefCell::new(None) };
 }
 

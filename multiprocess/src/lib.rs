@@ -31,6 +31,7 @@ mod stream;
 mod sys;
 mod thread;
 
+pub mod codegen;
 pub mod schema;
 
 pub use schema::proxy_capnp;

@@ -82,8 +82,8 @@ impl Listener {
 
     /// Serves every connection that an already bound platform listener
     /// accepts. The caller has checked `options` with
-    /// [`ListenerOptions::validate`]. `remove_path` says whether dropping the
-    /// result removes the listener's path, which is a socket file.
+    /// [`ListenerOptions::validate`]. With `remove_path`, dropping the result
+    /// removes the listener's path, which is then a socket file.
     pub(crate) fn serve_bound<F>(
         event_loop: &EventLoop,
         listener: sys::Listener,
@@ -116,6 +116,16 @@ impl Listener {
     /// the pipe name or the `127.0.0.1:PORT` address.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Closes every connection being served now, as a server does when it
+    /// shuts down; their clients' calls fail with a disconnect error.
+    pub fn disconnect_all(&self) {
+        let connections: Vec<Connection> =
+            self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).connections.values().cloned().collect();
+        for connection in connections {
+            connection.disconnect();
+        }
     }
 
     /// Returns the number of connections being served now.

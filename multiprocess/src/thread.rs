@@ -178,6 +178,9 @@ impl Drop for ThreadGuard {
 }
 
 thread_local! {
+    // clippy 1.96 wrongly reports already-const initializers on targets
+    // without native thread locals, such as x86_64-pc-windows-gnu.
+    #[allow(clippy::missing_const_for_thread_local)]
     static CURRENT: RefCell<Option<ThreadGuard>> = const { RefCell::new(None) };
 }
 

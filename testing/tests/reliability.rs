@@ -200,3 +200,60 @@ fn killed_child_while_idle_fails_later_calls_at_once() {
         assert!(matches!(error, Error::CalledAfterDisconnect { .. }), "got {error:?}");
     }
 }
+
+#[test]
+fn server_shutdown_interrupts_clients_and_drops_objects() {
+    use std::io::{BufRead, BufReader, Write};
+
+    init_logging();
+    let _watchdog = Watchdog::new("server_shutdown_interrupts_clients_and_drops_objects", 30);
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("shutdown.sock");
+    let mut server = std::process::Command::new(CHILD)
+        .arg("listen")
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut output = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    output.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "listening");
+
+    let event_loop = EventLoop::new("test").unwrap();
+    let clients: Vec<Arc<TestProxy>> = (0..3)
+        .map(|index| {
+            let stream = multiprocess::Stream::connect(&path).unwrap();
+            Arc::new(TestProxy::connect(&event_loop, stream, &format!("client {index}")).unwrap())
+        })
+        .collect();
+    let counters: Vec<_> = clients.iter().map(|client| client.make_counter().unwrap()).collect();
+    assert_eq!(clients[0].live_counters().unwrap(), 3);
+    let blocked: Vec<_> = clients
+        .iter()
+        .map(|client| {
+            let client = client.clone();
+            std::thread::spawn(move || (client.sleep(20_000), Instant::now()))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let shutdown_at = Instant::now();
+    server.stdin.as_mut().unwrap().write_all(b"stop\n").unwrap();
+
+    for call in blocked {
+        let (result, returned_at) = call.join().unwrap();
+        let error = result.unwrap_err();
+        assert!(error.is_disconnected(), "got {error:?}");
+        let waited = returned_at.duration_since(shutdown_at);
+        assert!(waited < Duration::from_secs(1), "a blocked call returned {waited:?} after the shutdown");
+    }
+    line.clear();
+    output.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "live counters: 0", "every counter is dropped once the clients are gone");
+    let status = server.wait().unwrap();
+    assert!(status.success(), "server exited with {status}");
+    assert!(shutdown_at.elapsed() < Duration::from_secs(1), "the server took {:?} to exit", shutdown_at.elapsed());
+    drop(counters);
+}

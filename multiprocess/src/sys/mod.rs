@@ -4,7 +4,7 @@
 //! them through `sys::` alone:
 //!
 //! - `RawStream`: a connected, blocking byte stream (`UnixStream` on Unix; a
-//!   loopback `TcpStream` or an AF_UNIX socket on Windows), `Send`.
+//!   loopback `TcpStream`, an AF_UNIX socket or a named pipe on Windows), `Send`.
 //! - `AsyncStream`: the same stream registered with tokio; `AsyncRead + AsyncWrite + Unpin`.
 //! - `socket_pair() -> io::Result<(RawStream, RawStream)>`: two connected ends,
 //!   neither inherited by child processes.

@@ -60,10 +60,18 @@ fn serve(arg: &str, options: ConnectionOptions) -> Result<(), String> {
 fn listen(path: &str, max_connections: Option<usize>) -> Result<(), String> {
     let event_loop = EventLoop::new("mptest-child").map_err(|e| e.to_string())?;
     let options = ListenerOptions { max_connections, ..ListenerOptions::default() };
-    let _listener = Listener::bind(&event_loop, path, options, TestServer::client).map_err(|e| e.to_string())?;
+    let listener = Listener::bind(&event_loop, path, options, TestServer::client).map_err(|e| e.to_string())?;
     println!("listening");
-    // Serves until the parent kills it or closes standard input.
+    // Serves until the parent kills it or closes standard input, then shuts
+    // down: closes every connection and reports the counters still alive.
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
+    listener.disconnect_all();
+    drop(listener);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while event_loop.connection_count().map_err(|e| e.to_string())? > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    println!("live counters: {}", multiprocess_testing::LIVE_COUNTERS.load(std::sync::atomic::Ordering::SeqCst));
     Ok(())
 }

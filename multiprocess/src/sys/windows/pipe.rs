@@ -31,7 +31,7 @@ const BUFFER_SIZE: u32 = 64 * 1024;
 /// Time a client keeps retrying while every instance of a pipe is busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Which side of a named pipe a handle is.
+/// The side of a named pipe that a handle belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PipeSide {
     Server,
@@ -70,8 +70,8 @@ pub(super) fn create_handoff_pipe(name: &str) -> io::Result<OwnedHandle> {
     )
 }
 
-/// Creates one duplex, byte-mode instance of a listener's pipe. `first` asks
-/// for failure if a pipe of that name exists already.
+/// Creates one duplex, byte-mode instance of a listener's pipe. With `first`,
+/// creation fails if a pipe of that name exists already.
 pub(super) fn create_listener_instance(name: &str, first: bool) -> io::Result<OwnedHandle> {
     let mut open_mode = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED;
     if first {
@@ -225,7 +225,7 @@ fn finish_overlapped(
 ) -> io::Result<Completion> {
     let mut handles = vec![event.as_raw_handle()];
     handles.extend(process);
-    // SAFETY: `handles` holds open handles and its length is passed with it.
+    // SAFETY: `handles` contains open handles and its length is passed with it.
     let waited = unsafe { WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), 0, INFINITE) };
     let mut transferred = 0u32;
     if waited == WAIT_OBJECT_0 {

@@ -14,10 +14,10 @@ const MAX_FOREIGN_CONNECTIONS: usize = 16;
 /// Returns two TCP sockets connected to each other over 127.0.0.1, neither of
 /// which child processes inherit.
 ///
-/// Windows has no `socketpair`. This listens on an ephemeral loopback port,
-/// connects to it, and accepts until the accepted socket's peer address equals
-/// the connecting socket's local address, so that the two ends are known to be
-/// connected to each other rather than to another process that connected first.
+/// Windows has no `socketpair`, so this listens on an ephemeral loopback port
+/// and connects to it. It accepts until the accepted socket's peer address
+/// equals the connecting socket's local address. So the two ends are connected
+/// to each other and not to another process that connected first.
 pub(crate) fn socket_pair() -> io::Result<(RawStream, RawStream)> {
     let (a, b) = tcp_pair()?;
     Ok((RawStream::Tcp(a), RawStream::Tcp(b)))

@@ -1,8 +1,9 @@
 //! Spawning a child and handing it one end of a socket pair through a named pipe.
 //!
-//! Windows sockets cannot be inherited reliably (layered providers break
-//! inherited socket handles), so the parent duplicates the socket for the
-//! child's process id with `WSADuplicateSocketW` and sends the resulting
+//! An inherited socket handle is not reliable on Windows: it can fail when a
+//! layered service provider is installed, and under Wine 8.0 `send` on it fails
+//! with WSAENOTSOCK. So the parent duplicates the socket for the child's
+//! process id with `WSADuplicateSocketW` and sends the resulting
 //! `WSAPROTOCOL_INFOW` through a named pipe whose name is in the child's argv.
 //! This is the convention of libmultiprocess on Windows, so a C++ parent can
 //! start a Rust child and the other way round.
@@ -52,6 +53,9 @@ const _: () = assert!(PROTOCOL_INFO_SIZE == 628);
 /// child is returned with the parent's end, which then reads end of input.
 /// If another process opens the pipe first, or the handoff fails, the child is
 /// killed and waited for, and an error is returned.
+///
+/// NOTE: a child that keeps running without ever opening the pipe blocks this
+/// call until it exits; there is no time limit.
 pub(crate) fn spawn(make_argv: &mut dyn FnMut(&str) -> Vec<OsString>) -> io::Result<(Child, RawStream)> {
     let (parent_end, child_end) = tcp_pair()?;
     let name = new_handoff_name()?;
@@ -86,6 +90,9 @@ pub(crate) fn spawn(make_argv: &mut dyn FnMut(&str) -> Vec<OsString>) -> io::Res
         }
     }
     drop(child_end);
+    // NOTE: the pipe is closed without DisconnectNamedPipe, which would discard
+    // bytes the child has not read yet. That the child can still read them
+    // after the close was observed under Wine 8.0, not tested on Windows.
     drop(pipe);
     Ok((child, RawStream::Tcp(parent_end)))
 }
