@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{connect_child, init_logging, spawn_child, Watchdog, CHILD};
+use common::{connect_child, init_logging, Watchdog, CHILD};
 use multiprocess::{spawn_process, EventLoop, Error};
 use multiprocess_testing::TestProxy;
 
