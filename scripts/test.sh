@@ -2,8 +2,8 @@
 # Runs every test of the workspace on this machine: the Rust tests, clippy
 # with warnings denied, and the interop tests against pycapnp. Installs what
 # they need first: the capnp schema compiler (Debian packages capnproto and
-# libcapnp-dev, for the tests that regenerate checked-in code) and pycapnp in
-# a virtual environment under .venv.
+# libcapnp-dev, for the tests that regenerate checked-in code), valgrind for
+# the leak check, and pycapnp in a virtual environment under .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +21,9 @@ cargo test --workspace --doc
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== leak check (valgrind)"
+scripts/leak-check.sh
 
 echo "== interop tests (pycapnp)"
 interop/run.sh

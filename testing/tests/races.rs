@@ -222,3 +222,46 @@ fn stress_eight_connections_half_killed() {
         assert_eq!(proxy.add(1, 1).is_ok(), !killed, "connection {index} (killed: {killed})");
     }
 }
+
+/// A short stress run with the server in this process, small enough to run
+/// under valgrind or LeakSanitizer: `scripts/leak-check.sh` runs it there.
+#[test]
+fn stress_in_process_with_disconnects() {
+    init_logging();
+    let _watchdog = Watchdog::new("stress_in_process_with_disconnects", 600);
+    let server_loop = EventLoop::new("stress-server").unwrap();
+    let client_loop = EventLoop::new("stress-client").unwrap();
+    let mut servers = Vec::new();
+    let mut proxies = Vec::new();
+    for index in 0..4 {
+        let (server_stream, client_stream) = socket_pair().unwrap();
+        servers.push(
+            Connection::serve(&server_loop, server_stream, "client", ConnectionOptions::default(), TestServer::client)
+                .unwrap(),
+        );
+        proxies.push(Arc::new(TestProxy::connect(&client_loop, client_stream, &format!("server {index}")).unwrap()));
+    }
+    let closer_servers: Vec<Connection> = servers.iter().skip(2).cloned().collect();
+    let closer = std::thread::spawn(move || {
+        for server in closer_servers {
+            std::thread::sleep(Duration::from_millis(30));
+            server.disconnect();
+        }
+    });
+
+    let (completed, failed) = stress(&proxies, 8, 100);
+    closer.join().unwrap();
+
+    assert_eq!(completed + failed, 800);
+    assert!(completed >= 400, "the connections that stayed open completed only {completed} calls");
+    drop(proxies);
+    drop(servers);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while server_loop.connection_count().unwrap() + client_loop.connection_count().unwrap() > 0
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(server_loop.connection_count().unwrap(), 0, "server connections leaked");
+    assert_eq!(client_loop.connection_count().unwrap(), 0, "client connections leaked");
+}
