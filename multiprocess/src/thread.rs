@@ -81,9 +81,15 @@ impl Waiter {
     }
 
     /// Delivers the reply of a call to the thread waiting for it.
+    ///
+    /// The reply is queued even if the waiter is closed: a worker whose
+    /// connection ended may still be blocked in a call of its own, and it must
+    /// receive that call's (failed) reply to return.
     pub(crate) fn post_reply<T: Send + 'static>(&self, slot: Slot<T>, value: T) {
-        // A client thread's waiter is never closed, so the reply cannot be lost.
-        let _ = self.post(Box::new(move || slot.put(value)));
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.jobs.push_back(Box::new(move || slot.put(value)));
+        drop(state);
+        self.ready.notify_one();
     }
 
     /// Stops accepting jobs; the worker exits once the queued ones have run.
@@ -92,13 +98,15 @@ impl Waiter {
         self.ready.notify_all();
     }
 
-    fn next_job(&self) -> Option<Job> {
+    /// Returns the next job, waiting for one. With `until_closed`, returns
+    /// `None` once the waiter is closed and drained.
+    fn next_job(&self, until_closed: bool) -> Option<Job> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(job) = state.jobs.pop_front() {
                 return Some(job);
             }
-            if state.closed {
+            if until_closed && state.closed {
                 return None;
             }
             state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
@@ -111,16 +119,15 @@ impl Waiter {
             if let Some(value) = slot.take() {
                 return value;
             }
-            match self.next_job() {
-                Some(job) => job(),
-                None => unreachable!("a client thread's waiter is never closed"),
+            if let Some(job) = self.next_job(false) {
+                job();
             }
         }
     }
 
     /// Runs jobs until the waiter is closed and drained.
     fn run_worker(&self) {
-        while let Some(job) = self.next_job() {
+        while let Some(job) = self.next_job(true) {
             job();
         }
     }

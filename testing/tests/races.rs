@@ -47,6 +47,8 @@ enum Race {
     /// The server closes right after the handshake, as the first call (and its
     /// `makeThread`) goes out.
     ServerClosesBeforeFirstCall,
+    /// The client closes while the server thread waits for a callback.
+    ClientClosesDuringCallbacks,
 }
 
 fn run_race(race: Race, iterations: u32) {
@@ -65,7 +67,13 @@ fn run_race(race: Race, iterations: u32) {
         let calls = std::thread::spawn(move || {
             let mut completed = 0;
             for value in 0..1_000i64 {
-                match caller.add(value, 1) {
+                let result = if let Race::ClientClosesDuringCallbacks = race {
+                    let callback = Arc::new(move |_depth| Ok((value + 1).to_string()));
+                    caller.call_back(callback, 1).map(|text| text.rsplit(' ').next().unwrap().parse::<i64>().unwrap())
+                } else {
+                    caller.add(value, 1)
+                };
+                match result {
                     Ok(sum) => {
                         assert_eq!(sum, value + 1, "wrong result in iteration {iteration}");
                         completed += 1;
@@ -85,7 +93,7 @@ fn run_race(race: Race, iterations: u32) {
                 std::thread::sleep(Duration::from_micros(random.below(2_000)));
                 server.disconnect();
             }
-            Race::ClientClosesDuringCalls => {
+            Race::ClientClosesDuringCalls | Race::ClientClosesDuringCallbacks => {
                 std::thread::sleep(Duration::from_micros(random.below(2_000)));
                 proxy.connection().disconnect();
             }
@@ -131,6 +139,13 @@ fn disconnect_before_first_call_thousand_times() {
     init_logging();
     let _watchdog = Watchdog::new("disconnect_before_first_call_thousand_times", 240);
     run_race(Race::ServerClosesBeforeFirstCall, 1_000);
+}
+
+#[test]
+fn client_disconnect_during_callbacks_thousand_times() {
+    init_logging();
+    let _watchdog = Watchdog::new("client_disconnect_during_callbacks_thousand_times", 240);
+    run_race(Race::ClientClosesDuringCallbacks, 1_000);
 }
 
 /// Runs `threads` client threads of `calls` calls each, a quarter of them with
