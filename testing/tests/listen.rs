@@ -39,6 +39,9 @@ impl Drop for ListeningChild {
 #[test]
 fn listener_serves_several_clients() {
     init_logging();
+    if !common::local_sockets_supported("listener_serves_several_clients") {
+        return;
+    }
     let _watchdog = Watchdog::new("listener_serves_several_clients", 30);
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("test.sock");
@@ -57,6 +60,9 @@ fn listener_serves_several_clients() {
 #[test]
 fn listener_at_limit_waits_for_free_slot() {
     init_logging();
+    if !common::local_sockets_supported("listener_at_limit_waits_for_free_slot") {
+        return;
+    }
     let _watchdog = Watchdog::new("listener_at_limit_waits_for_free_slot", 30);
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("limited.sock");
@@ -94,6 +100,9 @@ fn listener_at_limit_waits_for_free_slot() {
 #[test]
 fn listener_rejects_path_in_use() {
     init_logging();
+    if !common::local_sockets_supported("listener_rejects_path_in_use") {
+        return;
+    }
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("busy.sock");
     let _child = ListeningChild::start(&path, None);
@@ -133,6 +142,9 @@ fn listener_socket_is_private_and_replaces_stale_socket() {
 #[test]
 fn listener_keeps_regular_file_at_path() {
     init_logging();
+    if !common::local_sockets_supported("listener_keeps_regular_file_at_path") {
+        return;
+    }
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("data.txt");
     std::fs::write(&path, "keep me").unwrap();

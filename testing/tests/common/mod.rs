@@ -77,3 +77,18 @@ pub fn init_logging() {
         .with_test_writer()
         .try_init();
 }
+
+/// Returns false, after printing that `test` is skipped and why, where local
+/// socket paths are not supported: Wine has no AF_UNIX sockets and fails with
+/// WSAEAFNOSUPPORT (10047).
+pub fn local_sockets_supported(test: &str) -> bool {
+    const WSAEAFNOSUPPORT: i32 = 10047;
+    let folder = tempfile::tempdir().unwrap();
+    match multiprocess::Stream::connect(folder.path().join("probe.sock")) {
+        Err(multiprocess::Error::Io { source, .. }) if source.raw_os_error() == Some(WSAEAFNOSUPPORT) => {
+            println!("skipped {test}: AF_UNIX sockets are not supported here (WSAEAFNOSUPPORT)");
+            false
+        }
+        _ => true,
+    }
+}
