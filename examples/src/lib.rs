@@ -6,6 +6,12 @@
 #![warn(missing_docs)]
 
 pub mod equation;
-pub mod interfaces;
 pub mod roles;
-pub mod schema;
+
+/// The demo's interfaces, generated from `schema/` by `build.rs`: a trait per
+/// interface (`Calculator`, `Printer`, `Init`), a proxy that calls a peer
+/// (`CalculatorProxy`, ...) and a server that serves an implementation
+/// (`CalculatorServer`, ...).
+pub mod interfaces {
+    multiprocess::include_generated!(interfaces);
+}

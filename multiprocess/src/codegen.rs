@@ -9,9 +9,9 @@ use crate::{Error, Result};
 /// Includes the module that `multiprocess-build` generated into `OUT_DIR`.
 ///
 /// The argument is the module path that the build script configured with
-/// `Config::module` (by default `interfaces`), and the macro must be invoked
-/// in the module at that path, because the generated code for one schema file
-/// refers to the others through it:
+/// `Config::module`, by default `interfaces`. Invoke the macro in the module at
+/// that path, because the generated code for one schema file refers to the
+/// others through it:
 ///
 /// ```ignore
 /// pub mod interfaces {
