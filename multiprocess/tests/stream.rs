@@ -9,10 +9,22 @@ type Raw = std::os::unix::net::UnixStream;
 #[cfg(windows)]
 type Raw = std::net::TcpStream;
 
+#[cfg(unix)]
+fn into_raw(stream: multiprocess::Stream) -> Raw {
+    Raw::from(stream)
+}
+
+/// On Windows a stream can also be a named pipe, so the conversion back to a
+/// socket is `TryFrom`.
+#[cfg(windows)]
+fn into_raw(stream: multiprocess::Stream) -> Raw {
+    Raw::try_from(stream).expect("a socket pair end is a TCP socket")
+}
+
 #[test]
 fn socket_pair_carries_bytes_both_ways() {
     let (a, b) = socket_pair().unwrap();
-    let (mut a, mut b) = (Raw::from(a), Raw::from(b));
+    let (mut a, mut b) = (into_raw(a), into_raw(b));
 
     a.write_all(b"ping").unwrap();
     let mut buffer = [0u8; 4];
@@ -28,7 +40,7 @@ fn socket_pair_carries_bytes_both_ways() {
 fn shutdown_write_gives_peer_end_of_input() {
     let (a, b) = socket_pair().unwrap();
     a.shutdown_write().unwrap();
-    let mut b = Raw::from(b);
+    let mut b = into_raw(b);
     let mut buffer = Vec::new();
     assert_eq!(b.read_to_end(&mut buffer).unwrap(), 0);
 }

@@ -7,6 +7,7 @@ use std::os::windows::io::OwnedHandle;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use super::accept::accept_tcp;
 use super::pipe::{create_listener_instance, has_pipe_prefix, open_client, wait_for_client, PipeEnd, PipeSide};
 use super::unix_socket::UnixSocket;
 use super::winsock::set_socket_not_inheritable;
@@ -75,8 +76,7 @@ impl Listener {
             ListenerKind::Unix(socket) => socket.accept().map(RawStream::Unix),
             ListenerKind::Pipe(pipe) => pipe.accept(),
             ListenerKind::Tcp(listener) => {
-                let (stream, _) = listener.accept()?;
-                set_socket_not_inheritable(&stream)?;
+                let (stream, _) = accept_tcp(listener)?;
                 Ok(RawStream::Tcp(stream))
             }
         }

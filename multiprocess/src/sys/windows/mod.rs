@@ -1,9 +1,11 @@
 //! Windows: loopback TCP socket pairs, socket handoff to a child through a
 //! named pipe, and listeners on AF_UNIX sockets, named pipes and loopback TCP.
 
+mod accept;
 mod async_stream;
 mod ext;
 mod listen;
+mod overlapped;
 mod pipe;
 mod socket_pair;
 mod spawn;

@@ -19,8 +19,10 @@ use windows_sys::Win32::System::Pipes::{
     ConnectNamedPipe, CreateNamedPipeW, WaitNamedPipeW, PIPE_READMODE_BYTE, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE,
     PIPE_UNLIMITED_INSTANCES, PIPE_WAIT,
 };
-use windows_sys::Win32::System::Threading::{CreateEventW, WaitForMultipleObjects, INFINITE};
+use windows_sys::Win32::System::Threading::{WaitForMultipleObjects, INFINITE};
 use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
+
+use super::overlapped::{new_event, new_overlapped};
 
 /// The prefix of every local named pipe name.
 pub(super) const PIPE_PREFIX: &str = r"\\.\pipe\";
@@ -259,22 +261,4 @@ fn finish_overlapped(
         }
         Some(error) => Err(error),
     }
-}
-
-fn new_event() -> io::Result<OwnedHandle> {
-    // A manual-reset event, initially unset, as overlapped I/O requires.
-    // SAFETY: null security attributes and a null name are allowed.
-    let event = unsafe { CreateEventW(std::ptr::null(), 1, 0, std::ptr::null()) };
-    if event.is_null() {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the event was just created and nothing else owns it.
-    Ok(unsafe { OwnedHandle::from_raw_handle(event) })
-}
-
-fn new_overlapped(event: &OwnedHandle) -> OVERLAPPED {
-    // SAFETY: OVERLAPPED is plain data, so all zeros is a valid value.
-    let mut overlapped: OVERLAPPED = unsafe { std::mem::zeroed() };
-    overlapped.hEvent = event.as_raw_handle();
-    overlapped
 }

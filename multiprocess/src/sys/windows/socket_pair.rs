@@ -3,6 +3,7 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 
+use super::accept::accept_tcp;
 use super::winsock::set_socket_not_inheritable;
 use super::RawStream;
 
@@ -24,6 +25,8 @@ pub(crate) fn socket_pair() -> io::Result<(RawStream, RawStream)> {
 }
 
 pub(super) fn tcp_pair() -> io::Result<(TcpStream, TcpStream)> {
+    // std creates its sockets non-inheritable already. Clearing the flag here
+    // too keeps that true whichever std version builds the crate.
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
     set_socket_not_inheritable(&listener)?;
     let connected = TcpStream::connect(listener.local_addr()?)?;
@@ -31,12 +34,11 @@ pub(super) fn tcp_pair() -> io::Result<(TcpStream, TcpStream)> {
     let expected_peer = connected.local_addr()?;
 
     for _ in 0..=MAX_FOREIGN_CONNECTIONS {
-        let (accepted, peer) = listener.accept()?;
+        let (accepted, peer) = accept_tcp(&listener)?;
         if peer != expected_peer {
             tracing::warn!(%peer, expected = %expected_peer, "rejected a foreign connection to a socket pair's listener");
             continue;
         }
-        set_socket_not_inheritable(&accepted)?;
         accepted.set_nodelay(true)?;
         connected.set_nodelay(true)?;
         return Ok((connected, accepted));

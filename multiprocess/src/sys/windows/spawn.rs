@@ -44,8 +44,8 @@ const _: () = assert!(PROTOCOL_INFO_SIZE == 628);
 /// `make_argv` gets the name of a new one-instance pipe,
 /// `\\.\pipe\mp-<parent pid>-<counter>-<random hex>`. The random part keeps
 /// other processes from guessing the name and creating the pipe first. The
-/// child inherits no socket or pipe handle: all of them are created
-/// non-inheritable. After the child opens the pipe, the parent checks that the
+/// child inherits none of the sockets and pipes made here, because all of them
+/// are created non-inheritable. After the child opens the pipe, the parent checks that the
 /// client is the child's process, writes the `WSAPROTOCOL_INFOW` of its
 /// duplicated socket, and closes its copies of the child's end and the pipe.
 ///
@@ -76,7 +76,7 @@ pub(crate) fn spawn(make_argv: &mut dyn FnMut(&str) -> Vec<OsString>) -> io::Res
         Ok(false) => {
             // Dropping the child's end below makes the parent's end read end
             // of input, as a connection to a child that exited should.
-            tracing::warn!(pid = child.id(), pipe = %name, "child process exited before opening the handoff pipe");
+            tracing::warn!(pid = child.id(), pipe = %name, "child process exited before it took its socket from the handoff pipe");
         }
         Err(error) => {
             let pid = child.id();

@@ -84,8 +84,10 @@ impl UnixSocket {
         }
         // SAFETY: accept returned a new socket that nothing else owns.
         let accepted = UnixSocket { socket: unsafe { OwnedSocket::from_raw_socket(socket as RawSocket) } };
-        // An accepted socket takes its flags from the provider, not from the
-        // listening socket, so its inherit flag is cleared here.
+        // NOTE: the accepted socket may start out inheritable, as TCP sockets
+        // do under Wine 8.0, so a process spawned by another thread before
+        // this line can inherit it. TCP avoids that with AcceptEx, which was
+        // not tried on AF_UNIX for want of a system to test it on.
         set_socket_not_inheritable(&accepted.socket)?;
         Ok(accepted)
     }
