@@ -57,7 +57,7 @@
 //! | one schema compile, release build | 110 to 160 ms | 15 to 20 ms |
 //! | size of a release program that compiles schemas | 8.4 MB | 0.5 MB, plus the tool |
 //! | needs on the build host | the Rust toolchain only | `capnp` and `/capnp/c++.capnp` installed |
-//! | Windows hosts | works: one WebAssembly file for every platform | the tool must be installed by hand (Chocolatey, vcpkg or a release archive) |
+//! | Windows hosts | one WebAssembly file for every platform, but it reaches only the working folder's drive: schemas, include folders and `OUT_DIR` must be on that drive | the tool must be installed by hand (Chocolatey, vcpkg or a release archive) |
 //!
 //! The embedded compiler is the default because it is the only choice with
 //! which a fresh clone builds on a machine that has nothing but the Rust
@@ -191,10 +191,14 @@ impl Config {
             return Err(Error::new(format!("module path {:?} is not a Rust path", self.module.join("::"))));
         }
 
-        // The compiler reads /mp/proxy.capnp from a folder on disk.
+        // The compiler reads /mp/proxy.capnp from a folder on disk. On Windows
+        // the embedded compiler reaches only the working folder's drive, so a
+        // build script stages it under OUT_DIR, which is on that drive in
+        // usual setups, rather than in the system temporary folder.
+        let staging_parent = std::env::var_os("OUT_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
         let staging = tempfile::Builder::new()
             .prefix("multiprocess-build-")
-            .tempdir()
+            .tempdir_in(&staging_parent)
             .map_err(|error| Error::new(format!("failed to create a temporary folder: {error}")))?;
         let mp_dir = staging.path().join("include/mp");
         std::fs::create_dir_all(&mp_dir)

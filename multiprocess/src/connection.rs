@@ -22,6 +22,7 @@ use capnp::capability::FromClientHook;
 use capnp_rpc::rpc_twoparty_capnp::Side;
 use capnp_rpc::{twoparty, CapabilityServerSet, RpcSystem};
 use futures::channel::oneshot;
+use futures::FutureExt;
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 use crate::error::panic_message;
@@ -601,7 +602,12 @@ fn start_on_loop(
         Role::Client => Side::Client,
         Role::Server => Side::Server,
     };
-    let network = twoparty::VatNetwork::new(reader.compat(), writer.compat_write(), side, reader_options);
+    // Buffered, so that a message goes out in one write and comes in with few
+    // reads: capnp-futures writes a message's segment table and segments
+    // separately and flushes once per batch of queued messages.
+    let reader = futures::io::BufReader::with_capacity(8192, reader.compat());
+    let writer = futures::io::BufWriter::with_capacity(8192, writer.compat_write());
+    let network = twoparty::VatNetwork::new(reader, writer, side, reader_options);
 
     let conn = Rc::new_cyclic(|self_weak| ConnLocal {
         info: info.clone(),
@@ -635,7 +641,17 @@ fn start_on_loop(
     let conn_weak = Rc::downgrade(&conn);
     drop(conn);
     tokio::task::spawn_local(async move {
-        let result = rpc_system.await;
+        // A panic on the loop while serving (in a server method that runs on
+        // the loop, say) would otherwise end this task silently: tokio drops
+        // the RPC system and closes the socket, but the connection would stay
+        // registered and never report its disconnect.
+        let result = match AssertUnwindSafe(rpc_system).catch_unwind().await {
+            Ok(result) => result,
+            Err(payload) => Err(capnp::Error::failed(format!(
+                "panic on the event loop while serving the connection: {}",
+                panic_message(&*payload)
+            ))),
+        };
         if let Some(conn) = conn_weak.upgrade() {
             conn.on_disconnected(result);
         }
