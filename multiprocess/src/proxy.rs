@@ -15,7 +15,7 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::connection::{conn_local, ConnHandle, ConnLocal};
+use crate::connection::{conn_local, ConnHandle, ConnInfo, ConnLocal};
 use crate::event_loop::LocalFuture;
 use crate::schema::proxy_capnp::{context, thread_map};
 use crate::thread::{current_thread, ThreadInfo};
@@ -79,7 +79,12 @@ impl<C: Clone + 'static> RemoteObject<C> {
             let span = tracing::debug_span!("call", peer = %info.peer, method);
             let _entered = span.enter();
             match build(&client, &cx) {
-                Ok(future) => Box::pin(async move { future.await.map_err(|error| call_error(error, method, &info.peer)) }),
+                Ok(future) => Box::pin(async move {
+                    match future.await {
+                        Ok(value) => Ok(value),
+                        Err(error) => Err(classify_call_error(error, method, &info).await),
+                    }
+                }),
                 Err(error) => {
                     let error = call_error(error, method, &info.peer);
                     Box::pin(async move { Err(error) })
@@ -118,6 +123,27 @@ impl<C: Clone + 'static> RemoteObject<C> {
             Err(error) => tracing::warn!(%peer, %error, "destroy failed"),
         }
     }
+}
+
+/// Converts the error of a call that was sent into the crate's error.
+///
+/// A connection that fails rejects its calls with the error that ended it:
+/// `Disconnected` for a clean end of input, but other kinds for a reset or an
+/// end of input inside a message, as a killed peer can cause on Windows. An
+/// error that did not come from the peer is therefore a disconnect if the
+/// connection ends too. Its end is recorded by another task of the loop,
+/// which runs within a few turns.
+async fn classify_call_error(error: capnp::Error, method: &str, info: &ConnInfo) -> Error {
+    let from_peer = error.extra.starts_with("remote exception: ");
+    if error.kind != capnp::ErrorKind::Disconnected && !from_peer {
+        for _ in 0..8 {
+            if info.is_disconnected() {
+                return Error::Interrupted { method: method.to_owned(), peer: info.peer.clone() };
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+    call_error(error, method, &info.peer)
 }
 
 /// Converts a Cap'n Proto error of a call into the crate's error.

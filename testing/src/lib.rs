@@ -446,3 +446,93 @@ pub fn current_thread_name() -> String {
     let thread = std::thread::current();
     thread.name().map_or_else(|| format!("{:?}", thread.id()), str::to_owned)
 }
+
+/// Longest time [`replay_bytes`] waits for each of its steps: for the server
+/// to write or close, and then for the connection to leave the event loop.
+#[cfg(unix)]
+pub const REPLAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves `TestInit` on one end of a socket pair, writes `input` to the other
+/// end as a peer would, shuts down that end's write half and reads until the
+/// server closes the connection. Returns the bytes the server wrote.
+///
+/// This is the step that the `cargo fuzz` targets run for each input and that
+/// the fuzz regression tests repeat. `event_loop` must have no other
+/// connections, because the leak check expects its connection count to fall
+/// to 0. The calling process must ignore SIGPIPE, as Rust programs do by
+/// default, because the server may close before it has read all of `input`.
+///
+/// # Panics
+///
+/// Panics if the server sends nothing and does not close for
+/// [`REPLAY_TIMEOUT`] (a hang), or if the connection is still open or still counted by
+/// [`EventLoop::connection_count`] [`REPLAY_TIMEOUT`] after the server closed
+/// its end (a leak).
+#[cfg(unix)]
+pub fn replay_bytes(event_loop: &EventLoop, input: &[u8]) -> Vec<u8> {
+    replay_bytes_with_timeout(event_loop, input, REPLAY_TIMEOUT)
+}
+
+/// Like [`replay_bytes`], with `timeout` in place of [`REPLAY_TIMEOUT`], for
+/// inputs known to keep the server busy for longer.
+#[cfg(unix)]
+pub fn replay_bytes_with_timeout(event_loop: &EventLoop, input: &[u8], timeout: std::time::Duration) -> Vec<u8> {
+    use std::io::{ErrorKind, Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::time::Instant;
+
+    let (server_end, peer_end) = multiprocess::socket_pair().expect("failed to create a socket pair");
+    let connection = Connection::serve(event_loop, server_end, "fuzz", ConnectionOptions::default(), TestServer::client)
+        .expect("failed to serve TestInit on a socket pair");
+    let peer = UnixStream::from(peer_end);
+    peer.set_write_timeout(Some(timeout)).expect("failed to set a write timeout");
+    peer.set_read_timeout(Some(timeout)).expect("failed to set a read timeout");
+
+    // The write runs on its own thread so that a server that answers before
+    // reading everything cannot fill the socket buffer and block both sides.
+    let mut output = Vec::new();
+    let read_result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            // Write errors are expected: the server closes on malformed input.
+            let _ = (&peer).write_all(input);
+            let _ = peer.shutdown(std::net::Shutdown::Write);
+        });
+        let mut buffer = [0u8; 8192];
+        loop {
+            match (&peer).read(&mut buffer) {
+                Ok(0) => return Ok(()),
+                Ok(count) => output.extend_from_slice(&buffer[..count]),
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) if error.kind() == ErrorKind::ConnectionReset => return Ok(()),
+                Err(error) => return Err(error),
+            }
+        }
+    });
+    if let Err(error) = read_result {
+        panic!(
+            "hang: the server sent nothing and did not close the connection for {timeout:?}, \
+             after {} input bytes and {} output bytes: {error}",
+            input.len(),
+            output.len()
+        );
+    }
+
+    assert!(
+        connection.wait_disconnected_timeout(timeout),
+        "the server closed its socket, but the connection had not ended {timeout:?} later"
+    );
+    drop(connection);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let count = event_loop.connection_count().expect("the event loop stopped");
+        if count == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "leak: the event loop still counts {count} connections {timeout:?} after the connection ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    output
+}

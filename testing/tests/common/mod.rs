@@ -92,3 +92,25 @@ pub fn local_sockets_supported(test: &str) -> bool {
         _ => true,
     }
 }
+
+/// Returns whether this process runs under Wine, whose ntdll exports
+/// `wine_get_version`.
+#[cfg(windows)]
+pub fn running_under_wine() -> bool {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+
+    let ntdll: Vec<u16> = "ntdll.dll\0".encode_utf16().collect();
+    // SAFETY: the name is NUL-terminated and outlives the call.
+    let module = unsafe { GetModuleHandleW(ntdll.as_ptr()) };
+    if module.is_null() {
+        return false;
+    }
+    // SAFETY: `module` is a loaded module and the symbol name is NUL-terminated.
+    unsafe { GetProcAddress(module, c"wine_get_version".as_ptr().cast()) }.is_some()
+}
+
+/// Returns whether this process runs under Wine; never on Unix.
+#[cfg(unix)]
+pub fn running_under_wine() -> bool {
+    false
+}
