@@ -97,7 +97,10 @@ fn parse_parent_args(args: &[String]) -> Result<ParentOptions, String> {
         match arg.as_str() {
             "--solver-cmd" => options.solver_cmd = Some(command(iter.next())?),
             "--printer-cmd" => options.printer_cmd = Some(command(iter.next())?),
-            "-h" | "--help" => return Err(USAGE.to_owned()),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             _ => options.equations.push(arg.clone()),
         }
     }
