@@ -236,7 +236,9 @@ impl ThreadServer {
     pub(crate) fn start_worker(name: String, live_workers: Rc<std::cell::Cell<usize>>) -> Result<ThreadServer> {
         let info = ThreadInfo::new(name);
         let worker_info = info.clone();
-        let os_name: String = info.name.chars().take(60).collect();
+        // The peer chooses the name, and spawning a thread whose name contains
+        // a NUL byte panics, so NUL bytes are left out of the OS thread name.
+        let os_name: String = info.name.chars().filter(|&c| c != '\0').take(60).collect();
         std::thread::Builder::new()
             .name(os_name)
             .spawn(move || {
