@@ -16,15 +16,15 @@ use common::{init_logging, Watchdog};
 use multiprocess::EventLoop;
 use multiprocess_testing::{replay_bytes, replay_bytes_with_timeout};
 
-/// Longest time a whole corpus may take to replay, so that the corpus stays
-/// a quick test; `cargo fuzz cmin` keeps it small.
+/// Maximum time a whole corpus may take to replay, so that the corpus stays
+/// a quick test. `cargo fuzz cmin` keeps it small.
 const CORPUS_TIME_LIMIT: Duration = Duration::from_secs(20);
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
 
-/// The recorded bootstrap and `construct` messages that the
+/// Reads the recorded bootstrap and `construct` messages that the
 /// `served_connection_after_handshake` target sends before each input.
 fn handshake() -> Vec<u8> {
     let path = fuzz_dir().join("handshake.bin");
@@ -87,23 +87,50 @@ fn make_thread_name_with_nul_byte() {
     replay_bytes(&event_loop, &input);
 }
 
-/// A 152-byte `makeThread` call whose capability table is a list of
-/// 25,165,888 empty entries, followed by a frame that declares 16 Mi words
-/// and ends early. capnp-rpc turns each table entry into an element of a
-/// vector before it dispatches the call, so the server spends seconds of event
-/// loop time and hundreds of MiB on it. The fuzz target, built with
-/// AddressSanitizer, exceeded its 5 s timeout.
+/// Calls whose capability table is a list of millions of empty entries: a
+/// 152-byte `makeThread` call with 25,165,888 entries followed by a frame
+/// that declares 16 Mi words and ends early, and a 168-byte `construct` call
+/// with 16,777,216 entries. capnp-rpc turns each table entry into an element
+/// of a vector before it dispatches the call, so each input costs the server
+/// seconds of event loop time and hundreds of MiB. The fuzz targets, built
+/// with AddressSanitizer, exceeded their 5 s timeout on them.
 ///
-/// NOTE: the table may have up to `traversal_limit_words` entries, 64 Mi by
-/// default, so this is slow by design of that limit, not a hang. The test
-/// checks that the connection still ends and is not leaked.
+/// NOTE: a table may have up to `traversal_limit_words` entries, 64 Mi by
+/// default, so these inputs are slow by design of that limit, not hung. The
+/// test checks that each connection still ends and is not leaked.
 #[test]
 fn huge_cap_table_ends_connection() {
     init_logging();
-    let _watchdog = Watchdog::new("huge_cap_table_ends_connection", 120);
+    let _watchdog = Watchdog::new("huge_cap_table_ends_connection", 240);
     let event_loop = EventLoop::new("fuzz-regression").unwrap();
-    let suffix = read_input("artifacts/served_connection_after_handshake/crash-1e9ae589c89cbe987630d591111a1ed8123adcf5");
-    let input = [handshake(), suffix].concat();
+    let cases = [
+        (
+            handshake(),
+            "artifacts/served_connection_after_handshake/crash-1e9ae589c89cbe987630d591111a1ed8123adcf5",
+        ),
+        (Vec::new(), "artifacts/served_connection/crash-e8dcb6f4693083c64f2bffd952449f89d79d014f"),
+    ];
+    for (prefix, path) in cases {
+        let input = [prefix, read_input(path)].concat();
+        eprintln!("replaying {path}");
+        replay_bytes_with_timeout(&event_loop, &input, Duration::from_secs(60));
+    }
+}
+
+/// A `Bootstrap` message, then a frame header that declares 64 Mi words
+/// (512 MiB, the largest message `ConnectionOptions::default` accepts)
+/// followed by 505 bytes and the end of input. capnp-futures allocates the
+/// whole declared frame before it reads it. The fuzz target, built with
+/// AddressSanitizer, exceeded its 5 s timeout on it.
+///
+/// NOTE: a peer can make the server allocate that much with 16 bytes; the
+/// test checks that the connection still ends and is not leaked.
+#[test]
+fn maximum_frame_size_ends_connection() {
+    init_logging();
+    let _watchdog = Watchdog::new("maximum_frame_size_ends_connection", 120);
+    let event_loop = EventLoop::new("fuzz-regression").unwrap();
+    let input = read_input("artifacts/served_connection/crash-d38b6a0e22ea133ba335be8e1ef4cae8bc47e7a6");
     replay_bytes_with_timeout(&event_loop, &input, Duration::from_secs(60));
 }
 

@@ -219,7 +219,7 @@ fn stress_eight_connections_half_killed() {
     if common::running_under_wine() {
         // Under Wine 8.0 a killed child's socket is sometimes not closed, so
         // the calls on its connection never end; Windows is untested here.
-        println!("skipped stress_eight_connections_half_killed: Wine sometimes keeps a killed child's socket open");
+        common::report_skip("stress_eight_connections_half_killed", "Wine sometimes keeps a killed child's socket open");
         return;
     }
     let event_loop = EventLoop::new("test").unwrap();

@@ -119,7 +119,7 @@ fn concurrent_spawn_does_not_inherit_child_socket() {
         // Seen in about 1 run in 6 under Wine 8.0: wineserver keeps the
         // child's duplicated socket open after every process of the test was
         // killed, while other processes were being started.
-        println!("skipped concurrent_spawn_does_not_inherit_child_socket: Wine sometimes keeps a killed child's socket open");
+        common::report_skip("concurrent_spawn_does_not_inherit_child_socket", "Wine sometimes keeps a killed child's socket open");
         return;
     }
     let event_loop = EventLoop::new("test").unwrap();

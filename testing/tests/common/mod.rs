@@ -86,7 +86,7 @@ pub fn local_sockets_supported(test: &str) -> bool {
     let folder = tempfile::tempdir().unwrap();
     match multiprocess::Stream::connect(folder.path().join("probe.sock")) {
         Err(multiprocess::Error::Io { source, .. }) if source.raw_os_error() == Some(WSAEAFNOSUPPORT) => {
-            println!("skipped {test}: AF_UNIX sockets are not supported here (WSAEAFNOSUPPORT)");
+            report_skip(test, "AF_UNIX sockets are not supported here (WSAEAFNOSUPPORT)");
             false
         }
         _ => true,
@@ -113,4 +113,12 @@ pub fn running_under_wine() -> bool {
 #[cfg(unix)]
 pub fn running_under_wine() -> bool {
     false
+}
+
+/// Prints that `test` is skipped and why. It writes to the process's standard
+/// output directly, because libtest captures `println!` output of passing tests.
+pub fn report_skip(test: &str, reason: &str) {
+    use std::io::Write;
+
+    let _ = writeln!(std::io::stdout(), "skipped {test}: {reason}");
 }
