@@ -447,7 +447,7 @@ pub fn current_thread_name() -> String {
     thread.name().map_or_else(|| format!("{:?}", thread.id()), str::to_owned)
 }
 
-/// Longest time [`replay_bytes`] waits for each of its steps: for the server
+/// Maximum time [`replay_bytes`] waits for each of its steps: for the server
 /// to write or close, and then for the connection to leave the event loop.
 #[cfg(unix)]
 pub const REPLAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -488,7 +488,7 @@ pub fn replay_bytes_with_timeout(event_loop: &EventLoop, input: &[u8], timeout: 
     peer.set_write_timeout(Some(timeout)).expect("failed to set a write timeout");
     peer.set_read_timeout(Some(timeout)).expect("failed to set a read timeout");
 
-    // The write runs on its own thread so that a server that answers before
+    // The write runs on its own thread so that a server that replies before
     // reading everything cannot fill the socket buffer and block both sides.
     let mut output = Vec::new();
     let read_result = std::thread::scope(|scope| {
