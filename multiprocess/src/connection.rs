@@ -42,14 +42,16 @@ pub struct ConnectionOptions {
     /// `makePool` together. Default: 1024.
     pub max_threads: usize,
     /// Maximum number of 8-byte words the reader traverses in one incoming
-    /// message, to bound the work a hostile message can cause. Default: 64 Mi
-    /// words (512 MiB), the largest message this side accepts.
+    /// message, which also bounds the size of a message this side accepts.
+    /// A frame header alone makes the reader allocate up to this much, so it
+    /// bounds the memory a hostile peer can claim. Default: 8 Mi words
+    /// (64 MiB), the default of capnp's `ReaderOptions`.
     pub traversal_limit_words: usize,
 }
 
 impl Default for ConnectionOptions {
     fn default() -> Self {
-        ConnectionOptions { max_threads: 1024, traversal_limit_words: 64 * 1024 * 1024 }
+        ConnectionOptions { max_threads: 1024, traversal_limit_words: 8 * 1024 * 1024 }
     }
 }
 
