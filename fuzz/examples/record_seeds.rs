@@ -33,8 +33,8 @@ fn conversations() -> Vec<(&'static str, Conversation)> {
         ("handshake_only", Box::new(|_proxy: &TestProxy| {})),
         ("add", Box::new(|proxy: &TestProxy| assert_eq!(proxy.add(2, 3).unwrap(), 5))),
         ("add_on_loop", Box::new(|proxy: &TestProxy| assert_eq!(proxy.add_on_loop(2, 3).unwrap(), 5))),
-        ("thread_name", Box::new(|proxy: &TestProxy| drop(proxy.thread_name().unwrap()))),
-        ("pid", Box::new(|proxy: &TestProxy| drop(proxy.pid().unwrap()))),
+        ("thread_name", Box::new(|proxy: &TestProxy| assert!(!proxy.thread_name().unwrap().is_empty()))),
+        ("pid", Box::new(|proxy: &TestProxy| assert_eq!(proxy.pid().unwrap(), std::process::id()))),
         ("sleep", Box::new(|proxy: &TestProxy| proxy.sleep(1).unwrap())),
         ("panic", Box::new(|proxy: &TestProxy| assert!(proxy.panic("seed").is_err()))),
         (
@@ -50,7 +50,7 @@ fn conversations() -> Vec<(&'static str, Conversation)> {
                 let counter = proxy.make_counter().unwrap();
                 assert_eq!(counter.increment().unwrap(), 1);
                 assert_eq!(counter.increment_pipelined(3).unwrap(), vec![2, 3, 4]);
-                drop(proxy.live_counters().unwrap());
+                assert_eq!(proxy.live_counters().unwrap(), 1);
                 drop(counter);
             }),
         ),

@@ -465,18 +465,11 @@ pub const REPLAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5
 /// # Panics
 ///
 /// Panics if the server sends nothing and does not close for
-/// [`REPLAY_TIMEOUT`] (a hang), or if the connection is still open or still counted by
-/// [`EventLoop::connection_count`] [`REPLAY_TIMEOUT`] after the server closed
-/// its end (a leak).
+/// [`REPLAY_TIMEOUT`] (a hang), or if the connection is still open or still
+/// counted by [`EventLoop::connection_count`] [`REPLAY_TIMEOUT`] after the
+/// server closed its end (a leak).
 #[cfg(unix)]
 pub fn replay_bytes(event_loop: &EventLoop, input: &[u8]) -> Vec<u8> {
-    replay_bytes_with_timeout(event_loop, input, REPLAY_TIMEOUT)
-}
-
-/// Like [`replay_bytes`], with `timeout` in place of [`REPLAY_TIMEOUT`], for
-/// inputs known to keep the server busy for longer.
-#[cfg(unix)]
-pub fn replay_bytes_with_timeout(event_loop: &EventLoop, input: &[u8], timeout: std::time::Duration) -> Vec<u8> {
     use std::io::{ErrorKind, Read, Write};
     use std::os::unix::net::UnixStream;
     use std::time::Instant;
@@ -485,8 +478,8 @@ pub fn replay_bytes_with_timeout(event_loop: &EventLoop, input: &[u8], timeout: 
     let connection = Connection::serve(event_loop, server_end, "fuzz", ConnectionOptions::default(), TestServer::client)
         .expect("failed to serve TestInit on a socket pair");
     let peer = UnixStream::from(peer_end);
-    peer.set_write_timeout(Some(timeout)).expect("failed to set a write timeout");
-    peer.set_read_timeout(Some(timeout)).expect("failed to set a read timeout");
+    peer.set_write_timeout(Some(REPLAY_TIMEOUT)).expect("failed to set a write timeout");
+    peer.set_read_timeout(Some(REPLAY_TIMEOUT)).expect("failed to set a read timeout");
 
     // The write runs on its own thread so that a server that replies before
     // reading everything cannot fill the socket buffer and block both sides.
@@ -510,7 +503,7 @@ pub fn replay_bytes_with_timeout(event_loop: &EventLoop, input: &[u8], timeout: 
     });
     if let Err(error) = read_result {
         panic!(
-            "hang: the server sent nothing and did not close the connection for {timeout:?}, \
+            "hang: the server sent nothing and did not close the connection for {REPLAY_TIMEOUT:?}, \
              after {} input bytes and {} output bytes: {error}",
             input.len(),
             output.len()
@@ -518,11 +511,11 @@ pub fn replay_bytes_with_timeout(event_loop: &EventLoop, input: &[u8], timeout: 
     }
 
     assert!(
-        connection.wait_disconnected_timeout(timeout),
-        "the server closed its socket, but the connection had not ended {timeout:?} later"
+        connection.wait_disconnected_timeout(REPLAY_TIMEOUT),
+        "leak: the server closed its socket, but the connection had not ended {REPLAY_TIMEOUT:?} later"
     );
     drop(connection);
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + REPLAY_TIMEOUT;
     loop {
         let count = event_loop.connection_count().expect("the event loop stopped");
         if count == 0 {
@@ -530,7 +523,7 @@ pub fn replay_bytes_with_timeout(event_loop: &EventLoop, input: &[u8], timeout: 
         }
         assert!(
             Instant::now() < deadline,
-            "leak: the event loop still counts {count} connections {timeout:?} after the connection ended"
+            "leak: the event loop still counts {count} connections {REPLAY_TIMEOUT:?} after the connection ended"
         );
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
