@@ -5,12 +5,12 @@
 
 use std::fmt;
 
-/// Why an equation could not be solved.
+/// Error from solving an equation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EquationError {
     /// Byte offset in the equation where the problem was found.
     pub position: usize,
-    /// What is wrong there.
+    /// Description of the problem at that position.
     pub message: String,
 }
 

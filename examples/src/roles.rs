@@ -7,7 +7,7 @@ use multiprocess::{Error, Result};
 use crate::equation::{format_value, solve};
 use crate::interfaces::{Calculator, Init, Printer};
 
-/// Which interface a child process provides.
+/// The interface a child process provides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     /// Serves calculators (`makeCalculator`).
@@ -57,7 +57,7 @@ impl Init for DemoInit {
     }
 }
 
-/// Solves equations and sends each answer to its printer.
+/// Solves equations and sends each result to its printer.
 pub struct Solver {
     printer: Box<dyn Printer>,
 }

@@ -304,7 +304,7 @@ impl ConnLocal {
         server.pending.set(server.pending.get() + 1);
         let outcome = match server.info.waiter.post(task) {
             Ok(()) => receiver.await.map_err(|_| {
-                capnp::Error::failed(format!("{method}: server thread {:?} stopped before answering", server.info.name))
+                capnp::Error::failed(format!("{method}: server thread {:?} stopped before returning a result", server.info.name))
             }),
             Err(_) => Err(capnp::Error::failed(format!("{method}: server thread {:?} has stopped", server.info.name))),
         };
@@ -393,7 +393,7 @@ async fn unknown_thread_error(method: &str, thread: thread::Client) -> capnp::Er
     capnp::Error::failed(format!("{method}: invalid thread handle; {reason}"))
 }
 
-/// Which end of the two-party network this side is.
+/// The end of the two-party network that this side plays.
 #[derive(Clone, Copy)]
 enum Role {
     Client,

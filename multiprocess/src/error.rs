@@ -41,7 +41,7 @@ pub enum Error {
     /// Code run for the caller panicked; the panic was caught.
     #[error("panic in {location}: {message}")]
     Panic {
-        /// What panicked: a method name or "event loop closure".
+        /// Location of the panic: a method name or "event loop closure".
         location: String,
         /// The panic payload, if it was a string.
         message: String,
@@ -56,7 +56,7 @@ pub enum Error {
     Protocol {
         /// Name of the peer.
         peer: String,
-        /// What was wrong.
+        /// Description of the problem.
         message: String,
     },
 
@@ -78,7 +78,7 @@ pub enum Error {
     /// A system call failed.
     #[error("{context}: {source}")]
     Io {
-        /// What the library was doing.
+        /// Operation the library was doing.
         context: String,
         /// The operating system error.
         #[source]

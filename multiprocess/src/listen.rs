@@ -67,8 +67,8 @@ impl Listener {
     /// connection, on `event_loop`.
     ///
     /// The socket file is made readable and writable by its owner only. An
-    /// existing file at `path` is removed only if it is a socket that nobody
-    /// listens on; otherwise binding fails.
+    /// existing file at `path` is removed only if it is a socket with no
+    /// listener; otherwise binding fails.
     pub fn bind<F>(event_loop: &EventLoop, path: impl AsRef<Path>, options: ListenerOptions, make_init: F) -> Result<Listener>
     where
         F: Fn(ServerContext) -> capnp::capability::Client + Send + Sync + 'static,
@@ -197,7 +197,7 @@ impl Drop for Listener {
     fn drop(&mut self) {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).stopping = true;
         self.shared.changed.notify_all();
-        // Wakes a blocked accept; the accept thread sees `stopping` and exits.
+        // Wakes a blocked accept, so that the accept thread reads `stopping` and exits.
         let wake = sys::connect(&self.path);
         if let Some(thread) = self.accept_thread.take() {
             let _ = thread.join();

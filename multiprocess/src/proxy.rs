@@ -200,7 +200,7 @@ impl CallContext {
     }
 }
 
-/// What a server adapter needs from its connection. Lives on the event loop thread.
+/// The connection state a server adapter uses. Lives on the event loop thread.
 #[derive(Clone)]
 pub struct ServerContext {
     conn: Rc<ConnLocal>,
@@ -249,7 +249,7 @@ impl ServerContext {
         self.conn.import(client)
     }
 
-    /// Answers the `construct` handshake: stores the peer's ThreadMap, if it
+    /// Handles the `construct` handshake: stores the peer's ThreadMap, if it
     /// sent one, and returns this side's.
     pub fn construct(&self, peer_thread_map: Option<thread_map::Client>) -> thread_map::Client {
         self.conn.construct(peer_thread_map)

@@ -133,14 +133,14 @@ impl Waiter {
 
 static NEXT_THREAD_KEY: AtomicU64 = AtomicU64::new(1);
 
-/// What the runtime knows about one OS thread that makes or serves calls.
+/// The runtime's record of one OS thread that makes or serves calls.
 pub(crate) struct ThreadInfo {
     /// Process-unique key of the thread in the per-connection maps.
     pub(crate) key: u64,
     /// Name sent to peers in `makeThread` requests and `getName` replies.
     pub(crate) name: String,
     pub(crate) waiter: Arc<Waiter>,
-    /// Loops whose connections hold entries for this thread, told when it exits.
+    /// Loops whose connections contain entries for this thread; each is notified when it exits.
     loops: Mutex<Vec<Weak<LoopShared>>>,
 }
 
@@ -217,7 +217,7 @@ pub(crate) struct ThreadServer {
     pub(crate) info: Arc<ThreadInfo>,
     /// True if this server owns a worker thread, which stops when it is dropped.
     owns_worker: bool,
-    /// Calls posted to the thread and not yet answered.
+    /// Number of calls posted to the thread whose results have not returned yet.
     pub(crate) pending: std::cell::Cell<usize>,
     /// Count of live workers of the connection, decremented when this one stops.
     live_workers: Option<Rc<std::cell::Cell<usize>>>,

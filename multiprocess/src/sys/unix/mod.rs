@@ -68,7 +68,7 @@ impl Listener {
     }
 }
 
-/// Returns true if `path` is a socket file that nobody accepts connections on.
+/// Returns true if `path` is a socket file with no listener accepting connections.
 fn is_stale_socket(path: &Path) -> bool {
     let is_socket = std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_socket());
     is_socket && UnixStream::connect(path).is_err_and(|error| error.kind() == io::ErrorKind::ConnectionRefused)
