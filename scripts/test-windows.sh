@@ -30,11 +30,7 @@ echo "== cargo clippy ($target)"
 cargo "$toolchain" clippy --target "$target" "${packages[@]}" --all-targets -- -D warnings
 
 echo "== cargo test ($target, under the runner)"
-cargo "$toolchain" test --no-fail-fast --target "$target" -p multiprocess
-# One test at a time: under Wine 8.0 a killed child's socket sometimes stays
-# open while another test starts processes at the same moment, so a test that
-# waits for the disconnect fails. Whether Windows behaves so is untested.
-cargo "$toolchain" test --no-fail-fast --target "$target" -p multiprocess-testing -- --test-threads=1
+cargo "$toolchain" test --no-fail-fast --target "$target" -p multiprocess -p multiprocess-testing
 # The generator's own tests and the demo's generated-code check run the schema
 # compiler at test time. Here it runs under Wine as a Windows program, and the
 # embedded compiler reaches only the working folder's drive (Z: under Wine),

@@ -11,6 +11,7 @@ use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::windows::io::AsRawSocket;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -18,6 +19,10 @@ use std::time::{Duration, Instant};
 
 use multiprocess::proxy_capnp::thread_map;
 use multiprocess::{Connection, ConnectionOptions, EventLoop, Stream};
+use windows_sys::Win32::Foundation::{CloseHandle, SetHandleInformation, HANDLE, HANDLE_FLAG_INHERIT, WAIT_TIMEOUT};
+use windows_sys::Win32::System::Threading::{
+    OpenProcess, TerminateProcess, WaitForSingleObject, PROCESS_SYNCHRONIZE, PROCESS_TERMINATE,
+};
 
 const ROLE_PREFIX: &str = "role=";
 /// Exit code of a child in the `exit-early` role.
@@ -115,6 +120,31 @@ fn child_main() {
             connection.wait_disconnected();
         }
         "exit-early" => std::process::exit(EARLY_EXIT_CODE),
+        // Makes its socket inheritable, starts a `hold` process that inherits
+        // it, writes that process's id to the file named by the extra
+        // argument, serves for a while, and exits.
+        "serve-share-exit" => {
+            let stream = multiprocess::start_spawned(pipe).unwrap();
+            let socket = into_tcp(stream);
+            // SAFETY: the socket is open; a socket is a kernel handle, so its
+            // inherit flag can be set with SetHandleInformation.
+            let set = unsafe { SetHandleInformation(socket.as_raw_socket() as HANDLE, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT) };
+            assert_ne!(set, 0, "SetHandleInformation failed: {}", std::io::Error::last_os_error());
+            let holder = Command::new(std::env::current_exe().unwrap())
+                .args(&child_argv("hold", "-", &[])[1..])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::fs::write(&extra[0], holder.id().to_string()).unwrap();
+            let event_loop = EventLoop::new("child").unwrap();
+            let _connection = Connection::serve(&event_loop, Stream::from(socket), "parent", ConnectionOptions::default(), |cx| {
+                cx.construct(None).client
+            })
+            .unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            std::process::exit(0);
+        }
         // A process that lives for a while, so that any socket it inherited
         // stays open; the pipe argument is a placeholder.
         "hold" => std::thread::sleep(Duration::from_secs(10)),
@@ -210,6 +240,41 @@ fn rpc_with_spawned_child() {
     drop(connection);
     let status = child.wait().unwrap();
     assert!(status.success(), "the serving child exited with {status}");
+}
+
+/// Returns a handle to the process `pid`, or `None` if none has that id.
+fn open_process(pid: u32) -> Option<HANDLE> {
+    // SAFETY: OpenProcess takes no pointers; a null result is checked.
+    let process = unsafe { OpenProcess(PROCESS_TERMINATE | PROCESS_SYNCHRONIZE, 0, pid) };
+    (!process.is_null()).then_some(process)
+}
+
+#[test]
+fn child_exit_ends_shared_socket_connection() {
+    let _watchdog = watchdog("child_exit_ends_shared_socket_connection", Duration::from_secs(60));
+    let folder = tempfile::tempdir().unwrap();
+    let pid_file = folder.path().join("holder.pid");
+    let pid_arg = pid_file.to_str().unwrap().to_owned();
+    let (mut child, stream) =
+        multiprocess::spawn_process(|pipe| child_argv("serve-share-exit", pipe, &[pid_arg.as_str()])).unwrap();
+    let event_loop = EventLoop::new("parent").unwrap();
+    let connection = Connection::connect(&event_loop, stream, "child").unwrap();
+
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the child exited with {status}");
+    let holder_pid: u32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let holder = open_process(holder_pid).expect("the process with a copy of the child's socket is gone");
+    let disconnected = connection.wait_disconnected_timeout(Duration::from_secs(5));
+    // SAFETY: `holder` is an open process handle, closed once below.
+    let holder_running = unsafe { WaitForSingleObject(holder, 0) } == WAIT_TIMEOUT;
+    // SAFETY: as above.
+    unsafe {
+        TerminateProcess(holder, 1);
+        WaitForSingleObject(holder, 10_000);
+        CloseHandle(holder);
+    }
+    assert!(holder_running, "the process with a copy of the child's socket exited before the check, so the check is void");
+    assert!(disconnected, "the connection outlived the child while another process had a copy of its socket");
 }
 
 #[test]

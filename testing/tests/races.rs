@@ -216,12 +216,6 @@ fn stress_one_connection_thirty_two_threads() {
 fn stress_eight_connections_half_killed() {
     init_logging();
     let _watchdog = Watchdog::new("stress_eight_connections_half_killed", 300);
-    if common::running_under_wine() {
-        // Under Wine 8.0 a killed child's socket is sometimes not closed, so
-        // the calls on its connection never end; Windows is untested here.
-        common::report_skip("stress_eight_connections_half_killed", "Wine sometimes keeps a killed child's socket open");
-        return;
-    }
     let event_loop = EventLoop::new("test").unwrap();
     let mut children = Vec::new();
     let mut proxies = Vec::new();

@@ -115,13 +115,9 @@ fn thread_limit_rejects_extra_threads() {
 fn concurrent_spawn_does_not_inherit_child_socket() {
     init_logging();
     let _watchdog = Watchdog::new("concurrent_spawn_does_not_inherit_child_socket", 60);
-    if common::running_under_wine() {
-        // Seen in about 1 run in 6 under Wine 8.0: wineserver keeps the
-        // child's duplicated socket open after every process of the test was
-        // killed, while other processes were being started.
-        common::report_skip("concurrent_spawn_does_not_inherit_child_socket", "Wine sometimes keeps a killed child's socket open");
-        return;
-    }
+    // On Unix the child's socket is close-on-exec from its creation. On
+    // Windows it is not inheritable, and the parent's stream also ends when
+    // the child process exits, so the assertion holds on both.
     let event_loop = EventLoop::new("test").unwrap();
     // Another thread spawns unrelated processes while the child is spawned.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -129,7 +125,15 @@ fn concurrent_spawn_does_not_inherit_child_socket() {
     let spawner = std::thread::spawn(move || {
         let mut holders = Vec::new();
         while !spawner_stop.load(std::sync::atomic::Ordering::SeqCst) && holders.len() < 200 {
-            holders.push(std::process::Command::new(CHILD).args(["hold", "20"]).spawn().unwrap());
+            // Under Wine a spawn sometimes fails while other tests start
+            // processes too; the test needs processes started, not all of them.
+            match std::process::Command::new(CHILD).args(["hold", "20"]).spawn() {
+                Ok(holder) => holders.push(holder),
+                Err(error) => {
+                    eprintln!("the spawning thread stopped after {} processes: {error}", holders.len());
+                    break;
+                }
+            }
         }
         holders
     });

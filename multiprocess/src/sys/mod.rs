@@ -12,7 +12,10 @@
 //! - `shutdown_write(&RawStream) -> io::Result<()>`.
 //! - `spawn(make_argv) -> io::Result<(std::process::Child, RawStream)>`: starts a child
 //!   whose argv, built by `make_argv` from the connection argument, lets the child
-//!   take its end of a new socket pair with `start_spawned`.
+//!   take its end of a new socket pair with `start_spawned`. The parent's end
+//!   reads end of input once the child has exited: on Unix because the
+//!   child's socket is close-on-exec in every other process, on Windows
+//!   because the stream also watches the child's process handle.
 //! - `start_spawned(arg: &str) -> io::Result<RawStream>`: the child side of `spawn`.
 //! - `Listener` (`bind(path)`, `accept()`, `local_path()`) and `connect(path)`:
 //!   local socket paths.

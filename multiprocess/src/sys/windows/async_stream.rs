@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::windows::named_pipe::{NamedPipeClient, NamedPipeServer};
 
+use super::child_watch::{read_after_exit, ChildWatch};
 use super::pipe::{PipeEnd, PipeSide};
 
 /// A socket or named pipe registered with the current tokio runtime.
@@ -26,7 +27,13 @@ pub(crate) enum AsyncStream {
     ///
     /// NOTE: that AFD polling works on AF_UNIX sockets is reported by mio and
     /// wepoll users but was not tested here, because Wine 8.0 has no AF_UNIX.
-    Socket(tokio::net::TcpStream),
+    ///
+    /// `child` is set for the parent's end of a spawned child's socket: once
+    /// the child has exited, reads return what is left and then end of input.
+    Socket {
+        stream: tokio::net::TcpStream,
+        child: Option<ChildWatch>,
+    },
     /// The server end of a named pipe.
     PipeServer(NamedPipeServer),
     /// The client end of a named pipe.
@@ -34,9 +41,10 @@ pub(crate) enum AsyncStream {
 }
 
 impl AsyncStream {
-    pub(super) fn from_socket(socket: TcpStream) -> io::Result<AsyncStream> {
+    pub(super) fn from_socket(socket: TcpStream, child: Option<ChildWatch>) -> io::Result<AsyncStream> {
         socket.set_nonblocking(true)?;
-        tokio::net::TcpStream::from_std(socket).map(AsyncStream::Socket)
+        let stream = tokio::net::TcpStream::from_std(socket)?;
+        Ok(AsyncStream::Socket { stream, child })
     }
 
     pub(super) fn from_pipe(end: PipeEnd) -> io::Result<AsyncStream> {
@@ -55,7 +63,21 @@ impl AsyncStream {
 impl AsyncRead for AsyncStream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            AsyncStream::Socket(stream) => Pin::new(stream).poll_read(cx, buf),
+            AsyncStream::Socket { stream, child: None } => Pin::new(stream).poll_read(cx, buf),
+            AsyncStream::Socket { stream, child: Some(child) } => {
+                let exited = child.register(cx);
+                match Pin::new(&mut *stream).poll_read(cx, buf) {
+                    // tokio reports Pending until the socket's readiness event
+                    // arrives, which may be never after the child's exit, so
+                    // the socket is read directly.
+                    Poll::Pending if exited => {
+                        let count = read_after_exit(stream, buf.initialize_unfilled())?;
+                        buf.advance(count);
+                        Poll::Ready(Ok(()))
+                    }
+                    other => other,
+                }
+            }
             AsyncStream::PipeServer(pipe) => Pin::new(pipe).poll_read(cx, buf),
             AsyncStream::PipeClient(pipe) => Pin::new(pipe).poll_read(cx, buf),
         }
@@ -65,7 +87,8 @@ impl AsyncRead for AsyncStream {
 impl AsyncWrite for AsyncStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            AsyncStream::Socket(stream) => Pin::new(stream).poll_write(cx, buf),
+            AsyncStream::Socket { child: Some(child), .. } if child.exited() => Poll::Ready(Err(child_exited())),
+            AsyncStream::Socket { stream, .. } => Pin::new(stream).poll_write(cx, buf),
             AsyncStream::PipeServer(pipe) => Pin::new(pipe).poll_write(cx, buf),
             AsyncStream::PipeClient(pipe) => Pin::new(pipe).poll_write(cx, buf),
         }
@@ -77,7 +100,8 @@ impl AsyncWrite for AsyncStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            AsyncStream::Socket(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            AsyncStream::Socket { child: Some(child), .. } if child.exited() => Poll::Ready(Err(child_exited())),
+            AsyncStream::Socket { stream, .. } => Pin::new(stream).poll_write_vectored(cx, bufs),
             AsyncStream::PipeServer(pipe) => Pin::new(pipe).poll_write_vectored(cx, bufs),
             AsyncStream::PipeClient(pipe) => Pin::new(pipe).poll_write_vectored(cx, bufs),
         }
@@ -85,7 +109,7 @@ impl AsyncWrite for AsyncStream {
 
     fn is_write_vectored(&self) -> bool {
         match self {
-            AsyncStream::Socket(stream) => stream.is_write_vectored(),
+            AsyncStream::Socket { stream, .. } => stream.is_write_vectored(),
             AsyncStream::PipeServer(pipe) => pipe.is_write_vectored(),
             AsyncStream::PipeClient(pipe) => pipe.is_write_vectored(),
         }
@@ -93,7 +117,7 @@ impl AsyncWrite for AsyncStream {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            AsyncStream::Socket(stream) => Pin::new(stream).poll_flush(cx),
+            AsyncStream::Socket { stream, .. } => Pin::new(stream).poll_flush(cx),
             AsyncStream::PipeServer(pipe) => Pin::new(pipe).poll_flush(cx),
             AsyncStream::PipeClient(pipe) => Pin::new(pipe).poll_flush(cx),
         }
@@ -104,9 +128,14 @@ impl AsyncWrite for AsyncStream {
     /// the stream is dropped.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            AsyncStream::Socket(stream) => Pin::new(stream).poll_shutdown(cx),
+            AsyncStream::Socket { stream, .. } => Pin::new(stream).poll_shutdown(cx),
             AsyncStream::PipeServer(pipe) => Pin::new(pipe).poll_shutdown(cx),
             AsyncStream::PipeClient(pipe) => Pin::new(pipe).poll_shutdown(cx),
         }
     }
+}
+
+/// The error of a write to the socket of a child process that has exited.
+fn child_exited() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the child process at the other end has exited")
 }

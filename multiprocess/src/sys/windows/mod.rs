@@ -3,6 +3,7 @@
 
 mod accept;
 mod async_stream;
+mod child_watch;
 mod ext;
 mod listen;
 mod overlapped;
@@ -20,6 +21,9 @@ pub(crate) use spawn::{spawn, start_spawned};
 
 use std::io;
 use std::net::{Shutdown, TcpStream};
+use std::os::windows::io::OwnedHandle;
+
+use child_watch::ChildWatch;
 
 use pipe::PipeEnd;
 use unix_socket::UnixSocket;
@@ -27,8 +31,11 @@ use unix_socket::UnixSocket;
 /// A connected, blocking byte stream: a socket or one end of a named pipe.
 #[derive(Debug)]
 pub(crate) enum RawStream {
-    /// A TCP socket; `socket_pair` and `spawn` connect over 127.0.0.1.
+    /// A TCP socket; `socket_pair` connects over 127.0.0.1.
     Tcp(TcpStream),
+    /// The parent's end of a spawned child's loopback TCP socket, with a
+    /// handle to the child process, so that the child's exit ends the stream.
+    Spawned { socket: TcpStream, process: OwnedHandle, pid: u32 },
     /// An AF_UNIX stream socket.
     Unix(UnixSocket),
     /// A named pipe opened for overlapped I/O.
@@ -38,22 +45,29 @@ pub(crate) enum RawStream {
 pub(crate) fn into_async(stream: RawStream) -> io::Result<AsyncStream> {
     match stream {
         RawStream::Tcp(stream) => {
-            // Calls are small request and reply messages, so Nagle's algorithm
-            // would only add delay. Failing to turn it off costs speed, not
-            // correctness.
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::debug!(%error, "failed to set TCP_NODELAY");
-            }
-            AsyncStream::from_socket(stream)
+            set_nodelay(&stream);
+            AsyncStream::from_socket(stream, None)
         }
-        RawStream::Unix(socket) => AsyncStream::from_socket(socket.into_tcp_stream_for_io()),
+        RawStream::Spawned { socket, process, pid } => {
+            set_nodelay(&socket);
+            AsyncStream::from_socket(socket, Some(ChildWatch::start(process, pid)?))
+        }
+        RawStream::Unix(socket) => AsyncStream::from_socket(socket.into_tcp_stream_for_io(), None),
         RawStream::Pipe(end) => AsyncStream::from_pipe(end),
+    }
+}
+
+fn set_nodelay(stream: &TcpStream) {
+    // Calls are small request and reply messages, so Nagle's algorithm would
+    // only add delay. Failing to turn it off costs speed, not correctness.
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "failed to set TCP_NODELAY");
     }
 }
 
 pub(crate) fn shutdown_write(stream: &RawStream) -> io::Result<()> {
     match stream {
-        RawStream::Tcp(stream) => stream.shutdown(Shutdown::Write),
+        RawStream::Tcp(stream) | RawStream::Spawned { socket: stream, .. } => stream.shutdown(Shutdown::Write),
         RawStream::Unix(socket) => socket.shutdown_write(),
         RawStream::Pipe(_) => Err(io::Error::new(
             io::ErrorKind::Unsupported,
@@ -77,7 +91,7 @@ impl TryFrom<crate::Stream> for TcpStream {
     /// a named pipe, which have no `TcpStream` form.
     fn try_from(stream: crate::Stream) -> Result<TcpStream, crate::Stream> {
         match stream.inner {
-            RawStream::Tcp(stream) => Ok(stream),
+            RawStream::Tcp(stream) | RawStream::Spawned { socket: stream, .. } => Ok(stream),
             other => Err(crate::Stream::from_raw(other)),
         }
     }

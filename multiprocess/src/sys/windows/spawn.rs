@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::io::{self, Read};
 use std::net::TcpStream;
-use std::os::windows::io::{AsRawHandle, AsRawSocket, FromRawSocket, OwnedHandle, RawSocket};
+use std::os::windows::io::{AsHandle, AsRawHandle, AsRawSocket, FromRawSocket, OwnedHandle, RawSocket};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -94,7 +94,11 @@ pub(crate) fn spawn(make_argv: &mut dyn FnMut(&str) -> Vec<OsString>) -> io::Res
     // bytes the child has not read yet. That the child can still read them
     // after the close was observed under Wine 8.0, not tested on Windows.
     drop(pipe);
-    Ok((child, RawStream::Tcp(parent_end)))
+    let process = child.as_handle().try_clone_to_owned().map_err(|error| {
+        io::Error::new(error.kind(), format!("failed to duplicate the handle of child process {}: {error}", child.id()))
+    })?;
+    let pid = child.id();
+    Ok((child, RawStream::Spawned { socket: parent_end, process, pid }))
 }
 
 /// Returns a new handoff pipe name, unique in this process and hard to guess.
