@@ -66,6 +66,13 @@ fn text_and_data() {
     assert_eq!(types.upper("").unwrap(), "");
     assert_eq!(types.reverse(&[1, 2, 3, 255]).unwrap(), vec![255, 3, 2, 1]);
     assert_eq!(types.reverse(&[]).unwrap(), Vec::<u8>::new());
+
+    // 4 MiB is more than a socket's send and receive buffers hold, so both
+    // sides wait for room to write.
+    let large: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let reversed = types.reverse(&large).unwrap();
+    assert_eq!(reversed.len(), large.len());
+    assert!(reversed.iter().eq(large.iter().rev()), "the reversed 4 MiB differ from the bytes sent, reversed");
 }
 
 #[test]

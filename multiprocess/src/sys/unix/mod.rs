@@ -1,7 +1,9 @@
 //! Unix: Unix domain sockets, and descriptor passing through `fork`/`exec`.
 
+mod async_stream;
 mod spawn;
 
+pub(crate) use async_stream::AsyncStream;
 pub(crate) use spawn::{spawn, start_spawned};
 
 use std::io;
@@ -11,7 +13,6 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 pub(crate) type RawStream = UnixStream;
-pub(crate) type AsyncStream = tokio::net::UnixStream;
 
 /// Returns a connected pair of Unix domain sockets with close-on-exec set.
 pub(crate) fn socket_pair() -> io::Result<(RawStream, RawStream)> {
@@ -19,8 +20,7 @@ pub(crate) fn socket_pair() -> io::Result<(RawStream, RawStream)> {
 }
 
 pub(crate) fn into_async(stream: RawStream) -> io::Result<AsyncStream> {
-    stream.set_nonblocking(true)?;
-    tokio::net::UnixStream::from_std(stream)
+    AsyncStream::new(stream)
 }
 
 pub(crate) fn shutdown_write(stream: &RawStream) -> io::Result<()> {
