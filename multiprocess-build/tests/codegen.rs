@@ -198,3 +198,89 @@ fn tool_and_embedded_compiler_give_the_same_layer() {
     assert_eq!(embedded.files[0].path, tool.files[0].path);
     assert!(embedded.files[0].contents == tool.files[0].contents, "the module file differs between the two compilers");
 }
+
+/// A pair of schemas in the shape of Bitcoin Core's IPC schemas: a shared file
+/// with constants, wrapped structs, and generic and union structs that no
+/// method uses, and a node file whose methods take defaults named by
+/// constants. Unused generic and union structs are not an error.
+#[test]
+fn node_shaped_schemas_generate() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("shared.capnp"),
+        r#"@0xd4c3c9cb5b1e5f07;
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("demo::messages");
+using Proxy = import "/mp/proxy.capnp";
+$Proxy.include("demo/shared.h");
+$Proxy.includeTypes("demo/shared-types.h");
+
+struct Tip $Proxy.wrap("demo::Tip") {
+    hash @0 :Data;
+    height @1 :Int32;
+}
+struct Message $Proxy.wrap("demo::Message") {
+    original @0 :Text;
+    translated @1 :Text;
+}
+struct Outcome(Value) {
+    value @0 :Value;
+    error @1 :Message;
+}
+struct Either(Value, Error) {
+    union {
+        value @0 :Value;
+        error @1 :Error;
+    }
+}
+"#,
+    )
+    .unwrap();
+    let node = dir.path().join("node.capnp");
+    std::fs::write(
+        &node,
+        r#"@0xd4c3c9cb5b1e5f08;
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("demo::messages");
+using Shared = import "shared.capnp";
+using Proxy = import "/mp/proxy.capnp";
+
+const longestWait :Float64 = 1.7976931348623157e308;
+const defaultWeight :UInt32 = 4000;
+
+interface Node $Proxy.wrap("demo::Node") {
+    tip @0 (context :Proxy.Context) -> (result :Shared.Tip, hasResult :Bool);
+    waitTipChanged @1 (context :Proxy.Context, current :Data, timeout :Float64 = .longestWait) -> (result :Shared.Tip);
+    makeTemplate @2 (context :Proxy.Context, options :TemplateOptions, cooldown :Bool = true) -> (result :Template);
+    interrupt @3 () -> ();
+}
+
+interface Template $Proxy.wrap("demo::Template") {
+    destroy @0 (context :Proxy.Context) -> ();
+    submit @1 (context :Proxy.Context, nonce :UInt32, extra :Data) -> (reason :Text, debug :Text, result :Bool);
+    waitNext @2 (context :Proxy.Context, options :TemplateOptions) -> (result :Template);
+    interruptWait @3 () -> ();
+}
+
+struct TemplateOptions $Proxy.wrap("demo::TemplateOptions") {
+    useMempool @0 :Bool = true $Proxy.name("use_mempool");
+    reservedWeight @1 :UInt64 = .defaultWeight $Proxy.name("reserved_weight");
+}
+"#,
+    )
+    .unwrap();
+
+    let generated = Config::new().generate(&[node, dir.path().join("shared.capnp")], &[dir.path()]).unwrap();
+    let layer = &generated.files[0].contents;
+    let expected = [
+        "fn tip(&self) -> mp::Result<Option<Tip>>;",
+        "fn wait_tip_changed(&self, current: &[u8], timeout: f64) -> mp::Result<Tip>;",
+        "fn make_template(&self, options: &TemplateOptions, cooldown: bool) -> mp::Result<Box<dyn Template>>;",
+        "fn interrupt(&self) -> mp::Result<()>;",
+        "fn wait_next(&self, options: &TemplateOptions) -> mp::Result<Box<dyn Template>>;",
+        "fn submit(&self, nonce: u32, extra: &[u8]) -> mp::Result<TemplateSubmitOutput>;",
+    ];
+    for signature in expected {
+        assert!(layer.contains(signature), "the generated code lacks `{signature}`");
+    }
+}
