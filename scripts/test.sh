@@ -27,3 +27,8 @@ scripts/leak-check.sh
 
 echo "== interop tests (pycapnp)"
 interop/run.sh
+
+echo "== interop with libmultiprocess's C++ examples"
+# Skipped, with a message, unless LIBMULTIPROCESS_EXAMPLES names a folder
+# with a libmultiprocess build of its example programs.
+interop/libmultiprocess.sh
