@@ -26,10 +26,14 @@ done
 cargo build -q --example calc
 calc="$(pwd)/target/debug/examples/calc"
 
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
 echo "== Rust parent, C++ children"
 # The C++ calculator replies to every equation with a remark that it prints
 # through the printer it was given, here a Rust proxy of the C++ printer.
-output=$(timeout 60 "$calc" --solver-cmd "$examples/mpcalculator" --printer-cmd "$examples/mpprinter" "1+1" "2*(3+4)")
+# The C++ printer writes debug.log into its working folder, so it runs in $work.
+output=$(cd "$work" && timeout 60 "$calc" --solver-cmd "$examples/mpcalculator" --printer-cmd "$examples/mpprinter" "1+1" "2*(3+4)")
 echo "$output"
 grep -q "mpprinter: Wow 1+1, that's a tough one." <<<"$output"
 grep -q "mpprinter: Wow 2\*(3+4), that's a tough one." <<<"$output"
@@ -37,15 +41,13 @@ grep -q "mpprinter: Wow 2\*(3+4), that's a tough one." <<<"$output"
 echo "== C++ parent, Rust children"
 # mpexample starts the programs named mpcalculator and mpprinter next to
 # itself, so they are scripts that run the Rust roles.
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 cp "$examples/mpexample" "$work/"
 printf '#!/bin/sh\nexec "%s" solver "$@"\n' "$calc" >"$work/mpcalculator"
 printf '#!/bin/sh\nexec "%s" printer "$@"\n' "$calc" >"$work/mpprinter"
 chmod +x "$work/mpcalculator" "$work/mpprinter"
 # mpexample's own log lines start with "{mpexample"; only the answers and
 # the prompts are of interest here.
-output=$(printf '1+1\n2*(3+4)\nexit\n' | timeout 60 "$work/mpexample" 2>&1 | grep -v '^{mpexample' || true)
+output=$(cd "$work" && printf '1+1\n2*(3+4)\nexit\n' | timeout 60 ./mpexample 2>&1 | grep -v '^{mpexample' || true)
 echo "$output"
 grep -q "1+1 = 2" <<<"$output"
 grep -q "2\*(3+4) = 14" <<<"$output"

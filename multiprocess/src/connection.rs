@@ -119,8 +119,10 @@ pub(crate) fn forget_thread(key: u64) {
 
 /// A `Thread` of the peer that a local thread sends its calls to.
 enum RequestThread {
-    /// Made for this thread by `makeThread`; kept until the thread exits.
-    Owned(thread::Client),
+    /// Made for this thread by `makeThread`; kept until the thread exits, or
+    /// dropped when `makeThread` fails, so that the next call sends a new
+    /// request. `request` identifies the request that made this entry.
+    Owned { thread: thread::Client, request: u64 },
     /// The `callbackThread` of calls this thread is serving; `count` calls use it.
     Borrowed { thread: thread::Client, count: usize },
 }
@@ -128,7 +130,7 @@ enum RequestThread {
 impl RequestThread {
     fn client(&self) -> &thread::Client {
         match self {
-            RequestThread::Owned(thread) | RequestThread::Borrowed { thread, .. } => thread,
+            RequestThread::Owned { thread, .. } | RequestThread::Borrowed { thread, .. } => thread,
         }
     }
 }
@@ -216,8 +218,32 @@ impl ConnLocal {
         let mut request = thread_map.make_thread_request();
         request.get().set_name(&caller.name[..]);
         // Pipelined: the call that needs the thread goes out without waiting.
-        let thread = request.send().pipeline.get_result();
-        self.request_threads.borrow_mut().insert(caller.key, RequestThread::Owned(thread.clone()));
+        let response = request.send();
+        let thread = response.pipeline.get_result();
+        static REQUESTS: AtomicU64 = AtomicU64::new(0);
+        let id = REQUESTS.fetch_add(1, Ordering::Relaxed);
+        self.request_threads
+            .borrow_mut()
+            .insert(caller.key, RequestThread::Owned { thread: thread.clone(), request: id });
+
+        // A failed makeThread (the peer's thread limit, say) leaves a broken
+        // capability. Removing it makes this thread's next call send a new request.
+        let conn = self.self_weak.clone();
+        let key = caller.key;
+        let name = caller.name.clone();
+        tokio::task::spawn_local(async move {
+            let Err(error) = response.promise.await else {
+                return;
+            };
+            let Some(conn) = conn.upgrade() else {
+                return;
+            };
+            let mut threads = conn.request_threads.borrow_mut();
+            if matches!(threads.get(&key), Some(RequestThread::Owned { request, .. }) if *request == id) {
+                threads.remove(&key);
+                tracing::debug!(peer = %conn.info.peer, thread = %name, error = %error.extra, "makeThread failed; the next call from this thread sends a new request");
+            }
+        });
         Some(thread)
     }
 
@@ -226,7 +252,7 @@ impl ConnLocal {
     fn borrow_request_thread(&self, key: u64, callback: Option<thread::Client>) -> bool {
         let mut threads = self.request_threads.borrow_mut();
         match threads.get_mut(&key) {
-            Some(RequestThread::Owned(_)) => false,
+            Some(RequestThread::Owned { .. }) => false,
             Some(RequestThread::Borrowed { count, .. }) => {
                 *count += 1;
                 true

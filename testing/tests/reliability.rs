@@ -89,26 +89,38 @@ fn thread_limit_rejects_extra_threads() {
     });
     std::thread::sleep(Duration::from_millis(100));
 
-    let third = proxy.clone();
-    let error = std::thread::spawn(move || third.add(3, 3)).join().unwrap().unwrap_err();
+    // A third client thread is over the limit. It stays alive, so that it can
+    // retry on the same OS thread once a slot is free.
+    let (retry, retry_requested) = mpsc::channel::<()>();
+    let (outcome, outcomes) = mpsc::channel();
+    let third_proxy = proxy.clone();
+    let third = std::thread::spawn(move || {
+        outcome.send(third_proxy.add(3, 3)).unwrap();
+        while retry_requested.recv().is_ok() {
+            outcome.send(third_proxy.add(4, 4)).unwrap();
+        }
+    });
+    let error = outcomes.recv().unwrap().unwrap_err();
     let message = error.to_string();
     assert!(message.contains("thread limit reached"), "message: {message}");
     assert_eq!(proxy.add(5, 5).unwrap(), 10, "threads within the limit keep working");
 
-    // When the holder thread exits, its server thread is released and the
-    // slot can be used again.
+    // When the holder thread exits, its server thread is released, and the
+    // thread that was turned away gets the slot on a later call.
     release.send(()).unwrap();
     holder.join().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     let reused = loop {
-        let fourth = proxy.clone();
-        let result = std::thread::spawn(move || fourth.add(4, 4)).join().unwrap();
+        retry.send(()).unwrap();
+        let result = outcomes.recv().unwrap();
         if result.is_ok() || Instant::now() > deadline {
             break result;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(reused.unwrap(), 8, "the released thread slot was not reused");
+    drop(retry);
+    third.join().unwrap();
+    assert_eq!(reused.unwrap(), 8, "the thread turned away at the limit did not get the released slot");
 }
 
 #[test]
