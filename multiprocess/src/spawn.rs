@@ -63,6 +63,14 @@ impl ChildProcess {
 /// program first; the child passes the argument to [`start_spawned`]. Returns
 /// the child and this process's end of the socket pair.
 ///
+/// The connection argument is a descriptor number on Unix and the name of a
+/// one-instance named pipe on Windows, as libmultiprocess uses. The returned
+/// stream reads end of input once the child has exited, so a connection over
+/// it ends with the child. On Windows this is true even when another process
+/// has a copy of the child's socket, because the stream also waits on the
+/// child's process handle. So a child that hands its socket to another
+/// process and exits ends the connection there.
+///
 /// ```no_run
 /// let exe = std::env::current_exe().unwrap();
 /// let (mut child, stream) = multiprocess::spawn_process(|arg| {
