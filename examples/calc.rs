@@ -37,6 +37,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -101,6 +102,7 @@ fn parse_parent_args(args: &[String]) -> Result<ParentOptions, String> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
+            unknown if unknown.starts_with("--") => return Err(format!("unknown option {unknown}\n{USAGE}")),
             _ => options.equations.push(arg.clone()),
         }
     }
@@ -124,8 +126,27 @@ fn spawn_child(
     })
     .map_err(|e| e.to_string())?;
     let peer = format!("{} (pid {})", role.name(), child.id());
-    let init = InitProxy::connect(event_loop, stream, &peer).map_err(|e| e.to_string())?;
-    Ok((init, child))
+    match InitProxy::connect(event_loop, stream, &peer) {
+        Ok(init) => Ok((init, child)),
+        Err(error) => Err(explain_failed_start(&peer, child, error)),
+    }
+}
+
+/// Describes why the child `peer` did not serve: usually it exited first, and
+/// its exit status says more than the connection error. The child is waited
+/// for, or killed if it is still running after a second.
+fn explain_failed_start(peer: &str, mut child: multiprocess::ChildProcess, error: multiprocess::Error) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return format!("child {peer} exited with {status} before serving: {error}"),
+            Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(20)),
+            _ => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    format!("child {peer} did not serve, so it was killed: {error}")
 }
 
 fn run_parent(args: &[String]) -> Result<(), String> {

@@ -37,7 +37,7 @@ cargo "$toolchain" test --no-fail-fast --target "$target" -p multiprocess -p mul
 # while the temporary folder is on C:. Builds for Windows run the generator on
 # the build host, which is Linux here, so the Linux suite covers those tests.
 cargo "$toolchain" test --no-fail-fast --target "$target" -p multiprocess-build --lib --bins --test calls
-cargo "$toolchain" test --no-fail-fast --target "$target" -p multiprocess-examples --lib
+cargo "$toolchain" test --no-fail-fast --target "$target" -p multiprocess-examples --lib --test demo
 
 echo "== the demo ($target)"
 output=$(cargo "$toolchain" run -q --target "$target" --example calc -- "1+1" "2*(3+4)")
