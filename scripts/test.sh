@@ -16,6 +16,9 @@ if ! command -v capnp >/dev/null || [ ! -f /usr/include/capnp/c++.capnp ]; then
 fi
 
 echo "== cargo test"
+# `cargo test` builds examples as test executables only, and the demo's tests
+# run the example itself, so build it first.
+cargo build --workspace --examples
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 
