@@ -133,7 +133,7 @@ fn spawn_child(
 }
 
 /// Describes why the child `peer` did not serve: usually it exited first, and
-/// its exit status says more than the connection error. The child is waited
+/// its exit status explains more than the connection error. The child is waited
 /// for, or killed if it is still running after a second.
 fn explain_failed_start(peer: &str, mut child: multiprocess::ChildProcess, error: multiprocess::Error) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);

@@ -135,7 +135,7 @@ impl AsyncWrite for AsyncStream {
     }
 }
 
-/// The error of a write to the socket of a child process that has exited.
+/// Returns the error for a write to the socket of a child process that has exited.
 fn child_exited() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "the child process at the other end has exited")
 }
