@@ -24,7 +24,6 @@ use std::net::{Shutdown, TcpStream};
 use std::os::windows::io::OwnedHandle;
 
 use child_watch::ChildWatch;
-
 use pipe::PipeEnd;
 use unix_socket::UnixSocket;
 
