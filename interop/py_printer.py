@@ -1,6 +1,6 @@
 """Serve the demo's InitInterface with pycapnp, in the printer role.
 
-usage: py_printer.py [--no-thread-map] CONNECTION_ARG
+usage: py_printer.py [--no-thread-map] [--null-printer] CONNECTION_ARG
 
 CONNECTION_ARG, the last argument, is the number of an inherited file
 descriptor of a connected Unix stream socket, as the Rust `calc` parent passes
@@ -15,7 +15,9 @@ ThreadMap implemented here, and every call with a Context must name in
 returns a null ThreadMap, and every `context.thread` must be null.
 
 `makePrinter` returns a Printer that writes each text to standard output after
-the prefix "py-printer: ". Diagnostics go to standard error.
+the prefix "py-printer: ". With `--null-printer` it returns a null capability
+instead, as a C++ server does for a null `std::unique_ptr` result.
+Diagnostics go to standard error.
 """
 
 import asyncio
@@ -113,8 +115,9 @@ class Printer(SCHEMAS.printer.PrinterInterface.Server):
 class Init(SCHEMAS.init.InitInterface.Server):
     """The bootstrap capability: a factory of printers."""
 
-    def __init__(self, with_thread_map=True):
+    def __init__(self, with_thread_map=True, null_printer=False):
         self.thread_map = ThreadMap("py-printer") if with_thread_map else None
+        self.null_printer = null_printer
         self.peer_thread_map = None
 
     async def construct(self, threadMap, _context, **kwargs):
@@ -126,25 +129,28 @@ class Init(SCHEMAS.init.InitInterface.Server):
 
     async def makePrinter(self, context, _context, **kwargs):
         await check_context_thread("makePrinter", context, self.thread_map)
+        if self.null_printer:
+            log("returning a null printer")
+            return None
         return Printer(self.thread_map)
 
 
-async def serve(fd, with_thread_map):
+async def serve(fd, with_thread_map, null_printer):
     sock = socket.socket(fileno=fd)
     if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
         raise ValueError(f"descriptor {fd} is not a Unix stream socket")
     stream = await capnp.AsyncIoStream.create_unix_connection(sock=sock)
-    server = capnp.TwoPartyServer(stream, bootstrap=Init(with_thread_map))
+    server = capnp.TwoPartyServer(stream, bootstrap=Init(with_thread_map, null_printer))
     await server.on_disconnect()
     log("connection closed; exiting")
 
 
-USAGE = "usage: py_printer.py [--no-thread-map] CONNECTION_ARG"
+USAGE = "usage: py_printer.py [--no-thread-map] [--null-printer] CONNECTION_ARG"
 
 
 def main(argv):
     options, connection_arg = argv[1:-1], argv[-1:]
-    if not connection_arg or any(option != "--no-thread-map" for option in options):
+    if not connection_arg or any(option not in ("--no-thread-map", "--null-printer") for option in options):
         log(f"invalid arguments {argv[1:]}\n{USAGE}")
         return 2
     try:
@@ -152,7 +158,8 @@ def main(argv):
     except ValueError:
         log(f"invalid connection argument {connection_arg[0]!r}: expected a file descriptor number\n{USAGE}")
         return 2
-    asyncio.run(capnp.run(serve(fd, with_thread_map="--no-thread-map" not in options)))
+    with_thread_map = "--no-thread-map" not in options
+    asyncio.run(capnp.run(serve(fd, with_thread_map, null_printer="--null-printer" in options)))
     return 0
 
 

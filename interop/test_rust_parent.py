@@ -114,3 +114,16 @@ def test_python_printer_rejects_solver_role(calc_binary):
     assert "makeCalculator failed" in result.stderr, details
     assert "this process has the printer role" in result.stderr, details
     assert "py_printer: connection closed; exiting" in result.stderr, details
+
+
+def test_rust_parent_reports_null_result(calc_binary):
+    command = python_command() + " --null-printer"
+    result = run_calc(calc_binary, ["--printer-cmd", command, "1+1"])
+    details = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+
+    # A null capability where the schema promises a Printer is an error that
+    # names the method and says what was wrong, not an empty message.
+    assert result.returncode == 1, details
+    assert "makePrinter failed on printer" in result.stderr, details
+    assert "null capability pointer" in result.stderr, details
+    assert "py_printer: connection closed; exiting" in result.stderr, details

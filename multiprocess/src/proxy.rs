@@ -151,7 +151,13 @@ fn call_error(error: capnp::Error, method: &str, peer: &str) -> Error {
     match error.kind {
         capnp::ErrorKind::Disconnected => Error::Interrupted { method: method.to_owned(), peer: peer.to_owned() },
         _ => {
-            let message = error.extra.strip_prefix("remote exception: ").unwrap_or(&error.extra).to_owned();
+            // Errors that Cap'n Proto raises itself, such as a null capability
+            // in a result, carry their text in the kind and leave `extra` empty.
+            let message = match error.extra.strip_prefix("remote exception: ") {
+                Some(message) => message.to_owned(),
+                None if error.extra.is_empty() => error.kind.to_string(),
+                None => error.extra.clone(),
+            };
             Error::Remote { method: method.to_owned(), peer: peer.to_owned(), message }
         }
     }
