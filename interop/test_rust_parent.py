@@ -124,6 +124,6 @@ def test_rust_parent_reports_null_result(calc_binary):
     # A null capability where the schema promises a Printer is an error that
     # names the method and says what was wrong, not an empty message.
     assert result.returncode == 1, details
-    assert "makePrinter failed on printer" in result.stderr, details
-    assert "null capability pointer" in result.stderr, details
+    assert "makePrinter: printer (pid" in result.stderr, details
+    assert "returned no object (a null capability) where the result is an interface" in result.stderr, details
     assert "py_printer: connection closed; exiting" in result.stderr, details

@@ -38,6 +38,19 @@ pub enum Error {
         message: String,
     },
 
+    /// The peer returned no object where the method's result is an interface.
+    ///
+    /// A C++ libmultiprocess server sends this for a null `std::unique_ptr`
+    /// result; Bitcoin Core's `BlockTemplate.waitNext`, for one, returns no
+    /// template when its timeout passes or `interruptWait` is called.
+    #[error("{method}: {peer} returned no object (a null capability) where the result is an interface")]
+    NullResult {
+        /// Method that was called.
+        method: String,
+        /// Name of the peer.
+        peer: String,
+    },
+
     /// Code run for the caller panicked; the panic was caught.
     #[error("panic in {location}: {message}")]
     Panic {

@@ -150,6 +150,9 @@ async fn classify_call_error(error: capnp::Error, method: &str, info: &ConnInfo)
 fn call_error(error: capnp::Error, method: &str, peer: &str) -> Error {
     match error.kind {
         capnp::ErrorKind::Disconnected => Error::Interrupted { method: method.to_owned(), peer: peer.to_owned() },
+        capnp::ErrorKind::MessageContainsNullCapabilityPointer => {
+            Error::NullResult { method: method.to_owned(), peer: peer.to_owned() }
+        }
         _ => {
             // Errors that Cap'n Proto raises itself, such as a null capability
             // in a result, carry their text in the kind and leave `extra` empty.
