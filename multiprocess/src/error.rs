@@ -41,8 +41,9 @@ pub enum Error {
     /// The peer returned no object where the method's result is an interface.
     ///
     /// A C++ libmultiprocess server sends this for a null `std::unique_ptr`
-    /// result; Bitcoin Core's `BlockTemplate.waitNext`, for one, returns no
-    /// template when its timeout passes or `interruptWait` is called.
+    /// result. Bitcoin Core's `BlockTemplate.waitNext`, for one, returns no
+    /// template when its timeout passes, and `Mining.createNewBlock` returns
+    /// none once the node shuts down or `interrupt` is called.
     #[error("{method}: {peer} returned no object (a null capability) where the result is an interface")]
     NullResult {
         /// Method that was called.
