@@ -121,8 +121,8 @@ def test_rust_parent_reports_null_result(calc_binary):
     result = run_calc(calc_binary, ["--printer-cmd", command, "1+1"])
     details = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
 
-    # A null capability where the schema promises a Printer is an error that
-    # names the method and says what was wrong, not an empty message.
+    # A null capability where the schema requires a Printer is an error that
+    # names the method and the cause, not an empty message.
     assert result.returncode == 1, details
     assert "makePrinter: printer (pid" in result.stderr, details
     assert "returned no object (a null capability) where the result is an interface" in result.stderr, details

@@ -154,8 +154,8 @@ fn call_error(error: capnp::Error, method: &str, peer: &str) -> Error {
             Error::NullResult { method: method.to_owned(), peer: peer.to_owned() }
         }
         _ => {
-            // Errors that Cap'n Proto raises itself, such as a null capability
-            // in a result, carry their text in the kind and leave `extra` empty.
+            // Errors that Cap'n Proto raises itself carry their text in the
+            // kind and leave `extra` empty.
             let message = match error.extra.strip_prefix("remote exception: ") {
                 Some(message) => message.to_owned(),
                 None if error.extra.is_empty() => error.kind.to_string(),

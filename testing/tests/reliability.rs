@@ -129,7 +129,7 @@ fn concurrent_spawn_does_not_inherit_child_socket() {
     let _watchdog = Watchdog::new("concurrent_spawn_does_not_inherit_child_socket", 60);
     // On Unix the child's socket is close-on-exec from its creation. On
     // Windows it is not inheritable, and the parent's stream also ends when
-    // the child process exits, so the assertion holds on both.
+    // the child process exits, so the assertion is true on both.
     let event_loop = EventLoop::new("test").unwrap();
     // Another thread spawns unrelated processes while the child is spawned.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

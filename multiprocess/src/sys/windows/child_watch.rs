@@ -6,9 +6,9 @@
 //! connection in six saw no end of input within 20 seconds). A thread per
 //! spawned child therefore waits for the child's process handle. Once the child
 //! has exited, the parent's stream returns the bytes still buffered in the
-//! socket and then end of input. The result is the same on Windows and under Wine: the
-//! child's exit is a disconnect, even when some other process has a copy of
-//! its socket.
+//! socket and then end of input. The result is the same on Windows and under
+//! Wine: the child's exit is a disconnect, even when some other process has a
+//! copy of its socket.
 
 use std::io::{self, Read};
 use std::mem::ManuallyDrop;
@@ -88,7 +88,7 @@ impl Drop for ChildWatch {
 
 fn watch(process: &OwnedHandle, pid: u32, stop: &OwnedHandle, shared: &Shared) {
     let handles = [process.as_raw_handle(), stop.as_raw_handle()];
-    // SAFETY: both handles are open for the whole call: the thread owns them.
+    // SAFETY: both handles are open for the whole call, because the thread owns them.
     let result = unsafe { WaitForMultipleObjects(2, handles.as_ptr(), 0, INFINITE) };
     if result == WAIT_OBJECT_0 {
         shared.exited.store(true, Ordering::Release);
